@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Turns one bench/run.sh results directory into a markdown report: the
+machine's state, the side-by-side table and the per-run load log.
+
+Each run (one side, one pair, one thread count) gives a median throughput per
+benchmark; the table shows, per side, the median of those run medians, and the
+ratio Tessera / PyTorch (above 1: Tessera is faster). "pair ratios" is the
+range of the ratio within each Tessera-then-PyTorch pair, which shows how much
+the machine's drift moved the comparison. Standard library only.
+
+Usage: report.py RESULTS_DIR   (writes markdown to stdout)
+"""
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+
+def tessera_run(path):
+    """{name: (unit, median)} from a Google Benchmark JSON file."""
+    with open(path) as f:
+        doc = json.load(f)
+    reps = defaultdict(list)
+    units = {}
+    for b in doc.get("benchmarks", []):
+        if b.get("run_type") != "iteration" or b.get("error_occurred"):
+            continue
+        for unit in ("GFLOP/s", "GB/s"):
+            if unit in b:
+                reps[b["run_name"]].append(b[unit])
+                units[b["run_name"]] = unit
+    return {n: (units[n], statistics.median(v)) for n, v in reps.items()}
+
+
+def torch_run(path):
+    with open(path) as f:
+        doc = json.load(f)
+    return {r["name"]: (r["unit"], r["value"]) for r in doc["results"]}
+
+
+def load(out_dir, side, reader):
+    """{(name, pair): (unit, value)} over every run file of one side."""
+    runs = {}
+    for path in sorted(glob.glob(os.path.join(out_dir, f"{side}_p*_t*.json"))):
+        pair = int(re.search(r"_p(\d+)_t", path).group(1))
+        for name, uv in reader(path).items():
+            runs[(name, pair)] = uv
+    return runs
+
+
+def sort_key(name):
+    op, size, threads = name.split("/")
+    order = ["matmul", "add", "mul", "relu", "gelu", "gelu_tanh", "exp", "sum_lastdim", "softmax", "layer_norm"]
+    rank = order.index(op) if op in order else len(order)
+    numbers = [int(x) for x in re.findall(r"\d+", size)]
+    scale = 1 << 20 if size.endswith("M") else 1
+    return (int(threads[1:]), rank, [n * scale for n in numbers])
+
+
+def fmt(v):
+    return "—" if v is None else (f"{v:.1f}" if v >= 10 else f"{v:.2f}")
+
+
+def table(tess, torch):
+    names = sorted({n for n, _ in tess} | {n for n, _ in torch}, key=sort_key)
+    lines = [
+        "| op | size | threads | unit | Tessera | PyTorch | Tessera / PyTorch | pair ratios |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name in names:
+        op, size, threads = name.split("/")
+        t_vals = {p: v for (n, p), (_, v) in tess.items() if n == name}
+        p_vals = {p: v for (n, p), (_, v) in torch.items() if n == name}
+        unit = next(u for (n, _), (u, _) in list(tess.items()) + list(torch.items()) if n == name)
+        t_med = statistics.median(t_vals.values()) if t_vals else None
+        p_med = statistics.median(p_vals.values()) if p_vals else None
+        ratio = f"{t_med / p_med:.2f}" if t_med and p_med else "—"
+        pair_ratios = [t_vals[p] / p_vals[p] for p in t_vals if p in p_vals and p_vals[p]]
+        spread = f"{min(pair_ratios):.2f}–{max(pair_ratios):.2f}" if len(pair_ratios) > 1 else "—"
+        lines.append(f"| {op} | {size} | {threads[1:]} | {unit} | {fmt(t_med)} | {fmt(p_med)} | {ratio} | {spread} |")
+    return "\n".join(lines)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    out_dir = sys.argv[1]
+    tess = load(out_dir, "tessera", tessera_run)
+    torch = load(out_dir, "torch", torch_run)
+    pairs = sorted({p for _, p in tess} | {p for _, p in torch})
+    print(f"## Tessera vs PyTorch ({os.path.basename(os.path.normpath(out_dir))})\n")
+    print(f"Medians over {len(pairs)} alternating pair(s) (Tessera run, then PyTorch run) of the per-run "
+          "median throughput; higher is better; ratio above 1 means Tessera is faster.\n")
+    print(table(tess, torch))
+    missing = sorted({n for n, _ in torch} - {n for n, _ in tess}, key=sort_key)
+    if missing:
+        print(f"\nNo Tessera number (op missing or failed): {', '.join(missing)}")
+    print("\n### Machine\n\n```")
+    with open(os.path.join(out_dir, "machine.txt")) as f:
+        print(f.read().rstrip())
+    print("```\n\n### Runs (other processes' CPU use measured around each run)\n\n```")
+    with open(os.path.join(out_dir, "runs.tsv")) as f:
+        print(f.read().rstrip())
+    print("```")
+
+
+if __name__ == "__main__":
+    main()

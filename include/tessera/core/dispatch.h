@@ -1,0 +1,41 @@
+// The dispatch point. Each kernel is a DispatchStub with one function pointer
+// per device type; a backend registers its implementation at load time
+// (TSR_REGISTER_KERNEL in src/backends/<device>/). Inside a kernel the dtype is
+// dispatched with dispatch_floating / dispatch_numeric (core/dtype.h). A CUDA
+// backend adds files under src/backends/cuda/ and touches nothing else.
+#pragma once
+#include "tessera/core/device.h"
+#include "tessera/core/error.h"
+
+namespace tessera {
+
+template <typename Fn>
+struct DispatchStub {
+  const char* name;
+  Fn table[kNumDeviceTypes] = {};
+
+  constexpr explicit DispatchStub(const char* n) : name(n) {}
+
+  Fn operator[](Device device) const {
+    Fn f = table[static_cast<int>(device.type)];
+    if (!f) throw DeviceError(detail::concat(name, ": no kernel for device ", device.str(), " in this build"));
+    return f;
+  }
+};
+
+template <typename Fn>
+struct KernelRegistration {
+  KernelRegistration(DispatchStub<Fn>& stub, DeviceType type, Fn fn) { stub.table[static_cast<int>(type)] = fn; }
+};
+
+}  // namespace tessera
+
+#define TSR_CONCAT_INNER(a, b) a##b
+#define TSR_CONCAT(a, b) TSR_CONCAT_INNER(a, b)
+// Declare in a header: TSR_DECLARE_STUB(add_stub, void (*)(Tensor&, const Tensor&, const Tensor&));
+#define TSR_DECLARE_STUB(name, ...)      \
+  using name##_fn = __VA_ARGS__;          \
+  extern ::tessera::DispatchStub<name##_fn> name
+#define TSR_DEFINE_STUB(name) constinit ::tessera::DispatchStub<name##_fn> name{#name}
+#define TSR_REGISTER_KERNEL(stub, device_type, fn)                                                 \
+  static ::tessera::KernelRegistration<stub##_fn> TSR_CONCAT(tsr_kernel_reg_, __LINE__)(stub, device_type, fn)

@@ -1,0 +1,146 @@
+// The backward engine. It walks the graph from the roots, counts how many
+// gradients each node waits for, then runs nodes in dependency order, summing
+// gradients that fan in (a tensor used twice) before a node runs. Iterative,
+// so deep graphs (long RNN unrolls) do not overflow the stack. Deterministic:
+// the visiting order depends only on the graph.
+#include <unordered_map>
+#include <unordered_set>
+
+#include "tessera/autograd/grad_mode.h"
+#include "tessera/autograd/node.h"
+#include "tessera/ops/elementwise.h"
+
+namespace tessera {
+namespace {
+
+void check_grad(const char* who, const std::string& op, const Tensor& g, const Shape& shape, size_t input) {
+  TSR_CHECK(g.shape() == shape, AutogradError, "backward of ", op, ": gradient for input ", input, " has shape ",
+            shape_str(g.shape()), " but the input has shape ", shape_str(shape), " (", who, ")");
+}
+
+Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
+
+void accumulate_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+  Tensor lt(leaf);
+  Tensor cur = lt.grad();
+  // Gradients are stored contiguous and owned (never a view of another buffer).
+  Tensor next = cur.defined() ? add(cur, g) : (g.is_contiguous() && g.dtype() == lt.dtype() ? g.clone() : g.to(lt.dtype()).contiguous().clone());
+  if (next.dtype() != lt.dtype()) next = next.to(lt.dtype());
+  leaf->autograd.grad = next.impl_ptr();
+}
+
+}  // namespace
+
+static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
+                    std::unordered_map<TensorImpl*, Tensor>* capture) {
+  TSR_CHECK(roots.size() == grads.size(), AutogradError, "backward: ", roots.size(), " roots but ", grads.size(),
+            " gradients");
+  NoGradGuard no_grad;
+  std::unordered_map<Node*, Tensor> pending;
+  std::unordered_map<Node*, int> deps;
+  std::vector<std::shared_ptr<Node>> ready;
+
+  auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
+    if (capture) {
+      auto it = capture->find(leaf.get());
+      if (it != capture->end()) it->second = accumulate(it->second, g);
+      return;
+    }
+    accumulate_leaf(leaf, g);
+  };
+
+  // Count dependencies over the reachable graph.
+  std::vector<Node*> stack;
+  std::unordered_set<Node*> seen;
+  for (const Tensor& r : roots) {
+    TSR_CHECK(r.requires_grad(), AutogradError,
+              "backward: tensor of shape ", shape_str(r.shape()), " does not require grad and has no grad_fn");
+    if (r.grad_fn() && seen.insert(r.grad_fn().get()).second) stack.push_back(r.grad_fn().get());
+  }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next) {
+      if (!e.fn) continue;
+      ++deps[e.fn.get()];
+      if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    TSR_CHECK(grads[i].shape() == r.shape(), AutogradError, "backward: gradient of shape ", shape_str(grads[i].shape()),
+              " for a tensor of shape ", shape_str(r.shape()));
+    if (!r.grad_fn()) {
+      deliver_leaf(r.impl_ptr(), grads[i]);
+      continue;
+    }
+    Node* n = r.grad_fn().get();
+    pending[n] = accumulate(pending[n], grads[i]);
+  }
+  for (const Tensor& r : roots)
+    if (r.grad_fn() && deps[r.grad_fn().get()] == 0) {
+      bool dup = false;
+      for (auto& q : ready) dup |= q == r.grad_fn();
+      if (!dup) ready.push_back(r.grad_fn());
+    }
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.back();
+    ready.pop_back();
+    Tensor g = pending[node.get()];
+    pending.erase(node.get());
+    if (!g.defined()) {
+      // No gradient reached this node: its inputs get none from it either,
+      // but they must still stop waiting for it.
+      for (const Edge& e : node->next)
+        if (e.fn && --deps[e.fn.get()] == 0) ready.push_back(e.fn);
+      if (!retain_graph) node->backward = nullptr;
+      continue;
+    }
+    if (auto kept = node->retained.lock()) {
+      Tensor k(kept);
+      Tensor cur = k.grad();
+      kept->autograd.grad = (cur.defined() ? add(cur, g) : g.contiguous().clone()).impl_ptr();
+    }
+    TSR_CHECK(node->backward != nullptr, AutogradError, "backward through ", node->name,
+              " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
+    std::vector<Tensor> in_grads = node->backward(g);
+    TSR_CHECK(in_grads.size() == node->next.size(), AutogradError, "backward of ", node->name, " returned ",
+              in_grads.size(), " gradients for ", node->next.size(), " inputs");
+    if (!retain_graph) node->backward = nullptr;  // frees saved tensors
+    for (size_t i = 0; i < node->next.size(); ++i) {
+      const Edge& e = node->next[i];
+      if (!e.active()) continue;
+      const Tensor& ig = in_grads[i];
+      if (ig.defined()) check_grad("engine", node->name, ig, node->input_shapes[i], i);
+      if (e.leaf) {
+        if (ig.defined()) deliver_leaf(e.leaf, ig);
+        continue;
+      }
+      Node* child = e.fn.get();
+      if (ig.defined()) pending[child] = accumulate(pending[child], ig);
+      if (--deps[child] == 0) ready.push_back(e.fn);
+    }
+  }
+}
+
+void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
+  execute(roots, grads, retain_graph, nullptr);
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& grad_outputs,
+                         const std::vector<Tensor>& inputs, bool retain_graph) {
+  std::unordered_map<TensorImpl*, Tensor> capture;
+  for (const Tensor& in : inputs) {
+    TSR_CHECK(in.is_leaf() && in.requires_grad(), AutogradError,
+              "grad: inputs must be leaf tensors that require grad");
+    capture[in.unsafe_impl()] = Tensor();
+  }
+  execute(outputs, grad_outputs, retain_graph, &capture);
+  std::vector<Tensor> out;
+  for (const Tensor& in : inputs) out.push_back(capture[in.unsafe_impl()]);
+  return out;
+}
+
+}  // namespace tessera

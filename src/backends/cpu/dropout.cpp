@@ -1,0 +1,27 @@
+// CPU dropout kernel: a counter-based mask, so the result depends only on
+// (seed, offset) and the element index, never on the thread count.
+#include "ops/dropout_kernels.h"
+#include "tessera/core/parallel.h"
+
+namespace tessera::cpu {
+namespace {
+
+void dropout_kernel(const Tensor& out, const Tensor& x, double p, uint64_t seed, uint64_t offset) {
+  const int64_t n = x.numel();
+  dispatch_floating(x.dtype(), "dropout", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+    const T* xp = x.data<T>();
+    T* op = out.data<T>();
+    parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i)
+        op[i] = dropout_keep(offset + static_cast<uint64_t>(i), seed, p) ? xp[i] * scale : T(0);
+    });
+  });
+}
+
+}  // namespace
+
+TSR_REGISTER_KERNEL(dropout_stub, DeviceType::CPU, &dropout_kernel);
+
+}  // namespace tessera::cpu

@@ -1,0 +1,247 @@
+// CPU kernels for the fused losses. cross_entropy is llm.c's fused classifier:
+// forward keeps only one log-sum-exp per row; backward rebuilds softmax from
+// the logits and writes softmax - target directly, never storing probabilities.
+// Rows are independent, so parallel over rows; sums over rows run serially in
+// double afterwards, keeping results bit-identical for any thread count.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "ops/loss_kernels.h"
+#include "tessera/core/parallel.h"
+
+namespace tessera::cpu {
+namespace {
+
+template <typename T>
+const T* opt_data(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+double sum_rows(const std::vector<double>& v) {
+  double s = 0.0;
+  for (double x : v) s += x;
+  return s;
+}
+
+template <typename T>
+double weight_sum_of(const int64_t* tp, const T* wp, int64_t rows, int64_t ignore_index) {
+  double ws = 0.0;
+  for (int64_t r = 0; r < rows; ++r)
+    if (tp[r] != ignore_index) ws += wp ? static_cast<double>(wp[tp[r]]) : 1.0;
+  return ws;
+}
+
+int64_t row_grain(int64_t C) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(C, 1)); }
+
+double cross_entropy_kernel(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                            const Tensor& weight, ClassLossShape s, ClassLossOptions o, double& weight_sum) {
+  const int64_t rows = s.rows(), C = s.C, inner = s.inner;
+  const int64_t* tp = target.data<int64_t>();
+  std::vector<double> row_loss(rows);  // (rows) summed serially below
+  dispatch_floating(logits.dtype(), "cross_entropy", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = logits.data<T>();
+    const T* wp = opt_data<T>(weight);
+    T* lp = loss.data<T>();
+    T* sp = lse.data<T>();
+    const double ls = o.label_smoothing;
+    parallel_for(0, rows, row_grain(C), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t t = tp[r];
+        if (t == o.ignore_index) {
+          lp[r] = T(0);
+          sp[r] = T(0);
+          row_loss[r] = 0.0;
+          continue;
+        }
+        const T* x = xp + (r / inner) * C * inner + (r % inner);  // x[c * inner]
+        T m = -std::numeric_limits<T>::infinity();
+        for (int64_t c = 0; c < C; ++c) m = std::max(m, x[c * inner]);
+        double se = 0.0;
+        for (int64_t c = 0; c < C; ++c) se += static_cast<double>(std::exp(x[c * inner] - m));
+        const double z = static_cast<double>(m) + std::log(se);
+        const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+        double l = wt * (z - static_cast<double>(x[t * inner]));
+        if (ls > 0.0) {
+          // -sum_c w_c log p_c = sum_c w_c (z - x_c)
+          double smooth = 0.0;
+          for (int64_t c = 0; c < C; ++c)
+            smooth += (wp ? static_cast<double>(wp[c]) : 1.0) * (z - static_cast<double>(x[c * inner]));
+          l = (1.0 - ls) * l + ls / static_cast<double>(C) * smooth;
+        }
+        lp[r] = static_cast<T>(l);
+        sp[r] = static_cast<T>(z);
+        row_loss[r] = l;
+      }
+    });
+    weight_sum = weight_sum_of(tp, wp, rows, o.ignore_index);
+  });
+  return sum_rows(row_loss);
+}
+
+void cross_entropy_backward_kernel(const Tensor& gx, const Tensor& logits, const Tensor& lse, const Tensor& target,
+                                   const Tensor& weight, const Tensor& g, bool per_row, double g_scale,
+                                   ClassLossShape s, ClassLossOptions o) {
+  const int64_t rows = s.rows(), C = s.C, inner = s.inner;
+  const int64_t* tp = target.data<int64_t>();
+  dispatch_floating(logits.dtype(), "cross_entropy backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = logits.data<T>();
+    const T* sp = lse.data<T>();
+    const T* wp = opt_data<T>(weight);
+    const T* gp = g.data<T>();
+    T* out = gx.data<T>();
+    const double ls = o.label_smoothing;
+    // Smoothing spreads mass over all classes with their weights: W = sum_c w_c.
+    double w_total = static_cast<double>(C);
+    if (wp) {
+      w_total = 0.0;
+      for (int64_t c = 0; c < C; ++c) w_total += static_cast<double>(wp[c]);
+    }
+    parallel_for(0, rows, row_grain(C), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const int64_t base = (r / inner) * C * inner + (r % inner);
+        const T* x = xp + base;
+        T* gr = out + base;
+        const int64_t t = tp[r];
+        if (t == o.ignore_index) {
+          for (int64_t c = 0; c < C; ++c) gr[c * inner] = T(0);
+          continue;
+        }
+        const double gi = static_cast<double>(per_row ? gp[r] : gp[0]) * g_scale;
+        const T z = sp[r];
+        // d/dx_c = gi * [(1-ls) w_t (p_c - [c==t]) + ls/C (W p_c - w_c)]
+        const double a = gi * (1.0 - ls) * (wp ? static_cast<double>(wp[t]) : 1.0);
+        const double bsm = gi * ls / static_cast<double>(C);
+        const double pc_coef = a + bsm * w_total;
+        for (int64_t c = 0; c < C; ++c) {
+          const double p = static_cast<double>(std::exp(x[c * inner] - z));
+          double v = pc_coef * p;
+          if (ls > 0.0) v -= bsm * (wp ? static_cast<double>(wp[c]) : 1.0);
+          gr[c * inner] = static_cast<T>(v);
+        }
+        gr[t * inner] = static_cast<T>(static_cast<double>(gr[t * inner]) - a);
+      }
+    });
+  });
+}
+
+double nll_loss_kernel(const Tensor& loss, const Tensor& log_probs, const Tensor& target, const Tensor& weight,
+                       ClassLossShape s, ClassLossOptions o, double& weight_sum) {
+  const int64_t rows = s.rows(), C = s.C, inner = s.inner;
+  const int64_t* tp = target.data<int64_t>();
+  double total = 0.0;
+  dispatch_floating(log_probs.dtype(), "nll_loss", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = log_probs.data<T>();
+    const T* wp = opt_data<T>(weight);
+    T* lp = loss.data<T>();
+    // One multiply per row: not worth threads.
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = tp[r];
+      if (t == o.ignore_index) {
+        lp[r] = T(0);
+        continue;
+      }
+      const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+      const double l = -wt * static_cast<double>(xp[(r / inner) * C * inner + t * inner + (r % inner)]);
+      lp[r] = static_cast<T>(l);
+      total += l;
+    }
+    weight_sum = weight_sum_of(tp, wp, rows, o.ignore_index);
+  });
+  return total;
+}
+
+void nll_loss_backward_kernel(const Tensor& gx, const Tensor& target, const Tensor& weight, const Tensor& g,
+                              bool per_row, double g_scale, ClassLossShape s, ClassLossOptions o) {
+  const int64_t rows = s.rows(), C = s.C, inner = s.inner;
+  const int64_t* tp = target.data<int64_t>();
+  dispatch_floating(gx.dtype(), "nll_loss backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* wp = opt_data<T>(weight);
+    const T* gp = g.data<T>();
+    T* out = gx.data<T>();  // zeroed by the caller
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t t = tp[r];
+      if (t == o.ignore_index) continue;
+      const double wt = wp ? static_cast<double>(wp[t]) : 1.0;
+      const double gi = static_cast<double>(per_row ? gp[r] : gp[0]) * g_scale;
+      out[(r / inner) * C * inner + t * inner + (r % inner)] = static_cast<T>(-wt * gi);
+    }
+  });
+}
+
+// softplus(-x) = log(1 + exp(-x)), stable for any x.
+template <typename T>
+T softplus_neg(T x) {
+  return std::max(-x, T(0)) + std::log1p(std::exp(-std::abs(x)));
+}
+
+void bce_logits_kernel(const Tensor& loss, const Tensor& x, const Tensor& t, const Tensor& weight,
+                       const Tensor& pos_weight) {
+  const int64_t n = x.numel();
+  dispatch_floating(x.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = x.data<T>();
+    const T* tp = t.data<T>();
+    const T* wp = opt_data<T>(weight);
+    const T* pwp = opt_data<T>(pos_weight);
+    T* lp = loss.data<T>();
+    parallel_for(0, n, 8192, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T lw = pwp ? T(1) + (pwp[i] - T(1)) * tp[i] : T(1);
+        T l = (T(1) - tp[i]) * xp[i] + lw * softplus_neg(xp[i]);
+        lp[i] = wp ? l * wp[i] : l;
+      }
+    });
+  });
+}
+
+void bce_logits_backward_kernel(const Tensor& gx, const Tensor& gt, const Tensor& gw, const Tensor& gpw,
+                                const Tensor& x, const Tensor& t, const Tensor& weight, const Tensor& pos_weight,
+                                const Tensor& g, bool per_elem, double g_scale) {
+  const int64_t n = x.numel();
+  dispatch_floating(x.dtype(), "binary_cross_entropy_with_logits backward", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = x.data<T>();
+    const T* tp = t.data<T>();
+    const T* wp = opt_data<T>(weight);
+    const T* pwp = opt_data<T>(pos_weight);
+    const T* gp = g.data<T>();
+    T* gxp = gx.defined() ? gx.data<T>() : nullptr;
+    T* gtp = gt.defined() ? gt.data<T>() : nullptr;
+    T* gwp = gw.defined() ? gw.data<T>() : nullptr;
+    T* gpwp = gpw.defined() ? gpw.data<T>() : nullptr;
+    const T scale = static_cast<T>(g_scale);
+    parallel_for(0, n, 8192, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const T gi = (per_elem ? gp[i] : gp[0]) * scale;
+        const T w = wp ? wp[i] : T(1);
+        const T pw = pwp ? pwp[i] : T(1);
+        const T xi = xp[i], ti = tp[i];
+        const T lw = T(1) + (pw - T(1)) * ti;
+        const T sig = T(1) / (T(1) + std::exp(-xi));
+        if (gxp) gxp[i] = gi * w * (lw * sig - pw * ti);  // lw*sigmoid(x) - pw*t, as torch
+        if (gtp || gwp || gpwp) {
+          const T sp = softplus_neg(xi);
+          if (gtp) gtp[i] = gi * w * ((pw - T(1)) * sp - xi);
+          if (gwp) gwp[i] = gi * ((T(1) - ti) * xi + lw * sp);
+          if (gpwp) gpwp[i] = gi * w * ti * sp;
+        }
+      }
+    });
+  });
+}
+
+}  // namespace
+
+TSR_REGISTER_KERNEL(cross_entropy_stub, DeviceType::CPU, &cross_entropy_kernel);
+TSR_REGISTER_KERNEL(cross_entropy_backward_stub, DeviceType::CPU, &cross_entropy_backward_kernel);
+TSR_REGISTER_KERNEL(nll_loss_stub, DeviceType::CPU, &nll_loss_kernel);
+TSR_REGISTER_KERNEL(nll_loss_backward_stub, DeviceType::CPU, &nll_loss_backward_kernel);
+TSR_REGISTER_KERNEL(bce_logits_stub, DeviceType::CPU, &bce_logits_kernel);
+TSR_REGISTER_KERNEL(bce_logits_backward_stub, DeviceType::CPU, &bce_logits_backward_kernel);
+
+}  // namespace tessera::cpu

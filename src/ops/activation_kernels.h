@@ -1,0 +1,36 @@
+// Dispatch stubs for the activations and (log-)softmax. Kernels take
+// contiguous tensors; the frontends (src/ops/activation.cpp, softmax.cpp)
+// make them so. CPU kernels live in src/backends/cpu/{activation,softmax}.cpp.
+#pragma once
+#include <cstdint>
+
+#include "tessera/core/dispatch.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+enum class Activation : int { Relu, GeluErf, GeluTanh, Sigmoid, Tanh, Silu };
+
+// The op name of an activation, for error messages and graph nodes.
+const char* activation_name(Activation kind);
+// Whether the backward is written in terms of the output y (relu, sigmoid,
+// tanh) rather than the input x (gelu, silu): saving y is then enough.
+inline bool activation_backward_uses_output(Activation kind) {
+  return kind == Activation::Relu || kind == Activation::Sigmoid || kind == Activation::Tanh;
+}
+
+// out = f(x), elementwise; out and x contiguous, same shape and dtype.
+TSR_DECLARE_STUB(activation_stub, void (*)(Tensor& out, const Tensor& x, Activation kind));
+// gx = g * f'(.), where `saved` is y or x as activation_backward_uses_output says.
+TSR_DECLARE_STUB(activation_backward_stub,
+                 void (*)(Tensor& gx, const Tensor& g, const Tensor& saved, Activation kind));
+
+// (Log-)softmax over the middle dim of a contiguous (outer, n, inner) tensor.
+TSR_DECLARE_STUB(softmax_stub,
+                 void (*)(Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool log));
+// softmax:     gx = y * (g - sum_n(g * y))
+// log_softmax: gx = g - exp(y) * sum_n(g)
+TSR_DECLARE_STUB(softmax_backward_stub, void (*)(Tensor& gx, const Tensor& g, const Tensor& y, int64_t outer,
+                                                 int64_t n, int64_t inner, bool log));
+
+}  // namespace tessera

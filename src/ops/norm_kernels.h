@@ -1,0 +1,27 @@
+// Dispatch stubs for layer_norm and rms_norm over the last `cols` elements of
+// a contiguous (rows, cols) tensor. weight / bias (cols) may be undefined
+// tensors (no affine). CPU kernels: src/backends/cpu/norm.cpp.
+#pragma once
+#include <cstdint>
+
+#include "tessera/core/dispatch.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera {
+
+// y (rows, cols); mean, rstd (rows) saved for backward. Biased variance, eps inside the sqrt.
+TSR_DECLARE_STUB(layer_norm_stub, void (*)(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x,
+                                           const Tensor& weight, const Tensor& bias, int64_t rows, int64_t cols,
+                                           double eps));
+// Fused backward: gx always; gw / gb when defined (they are then zero-free outputs of size cols).
+TSR_DECLARE_STUB(layer_norm_backward_stub, void (*)(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g,
+                                                    const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                                    const Tensor& weight, int64_t rows, int64_t cols));
+// y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps) saved per row.
+TSR_DECLARE_STUB(rms_norm_stub, void (*)(Tensor& y, Tensor& rstd, const Tensor& x, const Tensor& weight,
+                                         int64_t rows, int64_t cols, double eps));
+TSR_DECLARE_STUB(rms_norm_backward_stub, void (*)(Tensor& gx, Tensor& gw, const Tensor& g, const Tensor& x,
+                                                  const Tensor& rstd, const Tensor& weight, int64_t rows,
+                                                  int64_t cols));
+
+}  // namespace tessera
