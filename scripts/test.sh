@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds Tessera (Release) and runs the whole test suite with CTest: unit
+# tests and the PyTorch parity harness. Then builds the unit tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs them.
+# Usage: scripts/test.sh [--no-sanitize]
+# Environment: TESSERA_TEST_JOBS (build parallelism, default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs=${TESSERA_TEST_JOBS:-$(nproc)}
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=OFF >/dev/null
+ninja -C build -j"$jobs"
+ctest --test-dir build --output-on-failure
+mkdir -p docs
+cp build/parity/parity_table.md docs/parity.md 2>/dev/null || true
+
+if [ "${1:-}" != "--no-sanitize" ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF \
+        -DCMAKE_CXX_FLAGS="-O1" >/dev/null
+  ninja -C build-asan -j"$jobs" tessera_tests
+  echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan -R '^unit$' --output-on-failure
+fi
