@@ -302,7 +302,7 @@ int main(int argc, char** argv) {
           }
         }
       }
-      if (ok && do_gradcheck && c.at("gradcheck").get<bool>()) {
+      if (do_gradcheck && c.at("gradcheck").get<bool>()) {
         std::string why;
         double worst = 0;
         row.gc_total++;
