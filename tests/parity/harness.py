@@ -83,3 +83,52 @@ class Case:
 def case(op, inputs, fn, **kw):
     """fn(*torch_inputs, **attrs) -> tensor or tuple of tensors."""
     return Case(op, inputs, fn, **kw)
+
+
+def module_case(op, make_module, inputs, attrs=None, train=False, forward=None, tag="", seed=0, **kw):
+    """A case for an nn module: its parameters become extra inputs (after
+    `inputs`, in named_parameters order, with torch's default-initialized
+    values), so the harness compares the gradient of every parameter too.
+
+    make_module() -> torch module; attrs carries its configuration for the C++
+    side, plus "params" (the parameter names) and "train" (added here).
+    forward(module, *inputs) -> output(s); default module(*inputs).
+    The C++ side builds the module from attrs, binds the parameter inputs by
+    name (parity::bind_params) and runs the same forward.
+    """
+    from torch.nn.utils import stateless
+    torch.manual_seed(seed)
+    m = make_module()
+    m.train(train)
+    named = list(m.named_parameters())
+    names = [n for n, _ in named]
+    param_specs = [T(tuple(p.shape), values=p.detach().tolist()) for _, p in named]
+    n_in = len(inputs)
+
+    def fn(*tensors, **_):
+        xs, ps = tensors[:n_in], tensors[n_in:]
+        params = dict(zip(names, ps))
+        if forward is None:
+            return stateless.functional_call(m, params, tuple(xs))
+        return _call_with(m, params, forward, xs)
+
+    a = dict(attrs or {})
+    a["params"] = names
+    a["train"] = train
+    return Case(op, list(inputs) + param_specs, fn, attrs=a, tag=tag, **kw)
+
+
+def _call_with(m, params, forward, xs):
+    """Runs forward(m, *xs) with m's parameters temporarily replaced by `params`."""
+    from torch.nn.utils import stateless
+
+    class _Wrap(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args):
+            return forward(self.inner, *args)
+
+    w = _Wrap(m)
+    return stateless.functional_call(w, {"inner." + k: v for k, v in params.items()}, tuple(xs))

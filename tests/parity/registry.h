@@ -42,3 +42,25 @@ T attr_or(const nlohmann::json& attrs, const char* key, T fallback) {
   static ::tessera::parity::Registrar parity_reg_##name(#name, parity_op_##name);                           \
   static std::vector<::tessera::Tensor> parity_op_##name(const std::vector<::tessera::Tensor>& in,         \
                                                          [[maybe_unused]] const nlohmann::json& attrs)
+
+#include "tessera/nn/module.h"
+
+namespace tessera::parity {
+
+// For module cases: bind in[first], in[first+1], ... to the module's
+// parameters named in attrs["params"] (the case's leaves, so their gradients
+// are the ones compared), and set train/eval mode from attrs["train"].
+inline void bind_params(nn::Module& m, const std::vector<Tensor>& in, size_t first, const nlohmann::json& attrs) {
+  auto names = attrs.at("params").get<std::vector<std::string>>();
+  if (first + names.size() != in.size())
+    throw Error("parity: module case has " + std::to_string(in.size() - first) + " parameter inputs for " +
+                std::to_string(names.size()) + " parameter names");
+  for (size_t i = 0; i < names.size(); ++i) m.set_parameter(names[i], in[first + i]);
+  m.train(attrs.value("train", false));
+  auto own = m.named_parameters();
+  if (own.size() != names.size())
+    throw Error("parity: " + m.type_name() + " has " + std::to_string(own.size()) + " parameters, torch's has " +
+                std::to_string(names.size()));
+}
+
+}  // namespace tessera::parity
