@@ -28,10 +28,11 @@ def tessera_run(path):
     for b in doc.get("benchmarks", []):
         if b.get("run_type") != "iteration" or b.get("error_occurred"):
             continue
-        for unit in ("GFLOP/s", "GB/s"):
-            if unit in b:
-                reps[b["run_name"]].append(b[unit])
-                units[b["run_name"]] = unit
+        name = re.sub(r"/real_time$", "", b["run_name"])
+        for counter, unit in (("GFLOP", "GFLOP/s"), ("GB", "GB/s")):
+            if counter in b:  # rate counters: already per second
+                reps[name].append(b[counter])
+                units[name] = unit
     return {n: (units[n], statistics.median(v)) for n, v in reps.items()}
 
 
@@ -101,10 +102,16 @@ def main():
     print("\n### Machine\n\n```")
     with open(os.path.join(out_dir, "machine.txt")) as f:
         print(f.read().rstrip())
-    print("```\n\n### Runs (other processes' CPU use measured around each run)\n\n```")
+    print("```\n\n### Runs, in order, with the other load on the machine during each\n")
+    print("others % = CPU time used by other processes during the run, as a share of all CPUs; "
+          "steal % = time the hypervisor gave our vCPUs to other guests.\n")
     with open(os.path.join(out_dir, "runs.tsv")) as f:
-        print(f.read().rstrip())
-    print("```")
+        rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+    header = ["side", "pair", "threads", "wall s", "own CPU s", "others %", "steal %", "load (1 min)"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for row in rows[1:]:
+        print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@
 #                     [--filter REGEX] [--quick]
 # Environment: BUILD_DIR (default <repo>/build-bench), TORCH_VENV (default
 # <repo>/../venv-torch, made by bench/setup_torch.sh), MALLOC_TUNE=0 (keep
-# glibc's default malloc thresholds, see below).
+# glibc's default malloc thresholds; see GLIBC_TUNABLES in this script).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -44,17 +44,21 @@ die() { echo "bench/run.sh: $*" >&2; exit 1; }
 PY=$TORCH_VENV/bin/python
 if [[ ! -x $PY ]] || ! "$PY" -c 'import torch' 2>/dev/null; then
   die "no PyTorch venv at $TORCH_VENV (or torch does not import there).
-Create it with:   bench/setup_torch.sh            # pip install torch numpy into $TORCH_VENV
+Create it with:   bench/setup_torch.sh $TORCH_VENV   # a venv with pip's torch and numpy (several GB)
 or point TORCH_VENV at a venv that has the PyPI torch."
 fi
 
 # ---- build (Release) ----
 if [[ ! -f $BUILD_DIR/build.ninja ]]; then
-  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  mkdir -p "$BUILD_DIR"
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >"$BUILD_DIR/configure.log" 2>&1 ||
+    { tail -20 "$BUILD_DIR/configure.log" >&2; die "cmake configure failed (log: $BUILD_DIR/configure.log)"; }
 fi
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 [[ $build_type == Release ]] || die "$BUILD_DIR is a '$build_type' build; benchmarks need Release (set BUILD_DIR to another dir)"
-ninja -C "$BUILD_DIR" -j2 tessera_bench >/dev/null || die "build of tessera_bench failed (run: ninja -C $BUILD_DIR tessera_bench)"
+echo "building tessera_bench in $BUILD_DIR ..."
+ninja -C "$BUILD_DIR" -j2 tessera_bench >"$BUILD_DIR/bench_build.log" 2>&1 ||
+  { grep -E -A5 'error|FAILED' "$BUILD_DIR/bench_build.log" | head -40 >&2; die "build of tessera_bench failed (log: $BUILD_DIR/bench_build.log)"; }
 BENCH=$BUILD_DIR/bench/tessera_bench
 
 # glibc returns every freed block above 32 MiB to the OS, so an op whose output

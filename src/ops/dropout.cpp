@@ -18,7 +18,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   const uint64_t seed = gen.seed();
   const uint64_t offset = gen.reserve(static_cast<uint64_t>(x.numel()));
   Tensor out = empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
-  dropout_stub[x.device()](out, x.contiguous(), p, seed, offset);
+  dropout_stub[x.device()](out, x.detach().contiguous(), p, seed, offset);
   record("dropout", out, {x}, [p, seed, offset](const Tensor& g) -> std::vector<Tensor> {
     Tensor gx = empty(g.shape(), {.dtype = g.dtype(), .device = g.device()});
     dropout_stub[g.device()](gx, g.contiguous(), p, seed, offset);

@@ -125,7 +125,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices_in, std::optional<i
   Tensor flat = indices.contiguous().reshape({indices.numel()});  // (n)
   check_range(flat, V, "embedding", "a weight of num_embeddings");
 
-  Tensor w = weight.contiguous();
+  Tensor w = weight.detach().contiguous();
   Shape out_shape = indices.shape();
   out_shape.push_back(D);
   Tensor out = empty(out_shape, {.dtype = weight.dtype(), .device = weight.device()});  // (..., D)

@@ -74,10 +74,10 @@ ClassProblem class_problem(const Tensor& x, const Tensor& target, const Tensor& 
               " but input has ", dtype_name(x.dtype()));
     TSR_CHECK(weight.dim() == 1 && weight.size(0) == p.s.C, ShapeError, op, ": weight must have shape [", p.s.C,
               "] (one per class), got ", shape_str(weight.shape()));
-    p.weight = weight.contiguous();
+    p.weight = weight.detach().contiguous();
   }
   p.out_shape = expected;
-  p.x = x.contiguous();
+  p.x = x.detach().contiguous();
   p.target = target.to(DType::I64).contiguous().reshape({p.s.rows()});
   const int64_t* tp = p.target.data<int64_t>();
   for (int64_t r = 0; r < p.s.rows(); ++r)
@@ -222,7 +222,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   };
   Tensor w = broadcast_operand(weight, "weight");
   Tensor pw = broadcast_operand(pos_weight, "pos_weight");
-  Tensor x = input.contiguous(), t = target.contiguous();
+  Tensor x = input.detach().contiguous(), t = target.detach().contiguous();
   Tensor loss = empty(shape, {.dtype = input.dtype(), .device = input.device()});
   bce_logits_stub[input.device()](loss, x, t, w, pw);
   const double n = static_cast<double>(loss.numel());

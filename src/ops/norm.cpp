@@ -66,7 +66,9 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor xc = x.detach().contiguous(), wc = prepared(weight), bc = prepared(bias);
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
   Tensor y = empty(x.shape(), opts);
-  Tensor mean = empty({rc.rows}, opts), rstd = empty({rc.rows}, opts);  // (rows)
+  // Statistics stay in float64 so the backward recomputes x_hat to full float32 precision.
+  const TensorOptions stat_opts{.dtype = DType::F64, .device = x.device()};
+  Tensor mean = empty({rc.rows}, stat_opts), rstd = empty({rc.rows}, stat_opts);  // (rows)
   if (y.numel() > 0) layer_norm_stub[x.device()](y, mean, rstd, xc, wc, bc, rc.rows, rc.cols, eps);
   std::vector<Tensor> inputs = graph_inputs(x, weight, bias);
   if (any_requires_grad(inputs)) {
@@ -96,7 +98,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
   Tensor xc = x.detach().contiguous(), wc = prepared(weight);
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
   Tensor y = empty(x.shape(), opts);
-  Tensor rstd = empty({rc.rows}, opts);  // (rows)
+  Tensor rstd = empty({rc.rows}, {.dtype = DType::F64, .device = x.device()});  // (rows)
   if (y.numel() > 0) rms_norm_stub[x.device()](y, rstd, xc, wc, rc.rows, rc.cols, eps);
   std::vector<Tensor> inputs = graph_inputs(x, weight, Tensor());
   if (any_requires_grad(inputs)) {

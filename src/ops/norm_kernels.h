@@ -9,7 +9,7 @@
 
 namespace tessera {
 
-// y (rows, cols); mean, rstd (rows) saved for backward. Biased variance, eps inside the sqrt.
+// y (rows, cols); mean, rstd (rows, float64) saved for backward. Biased variance, eps inside the sqrt.
 TSR_DECLARE_STUB(layer_norm_stub, void (*)(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x,
                                            const Tensor& weight, const Tensor& bias, int64_t rows, int64_t cols,
                                            double eps));
@@ -17,7 +17,7 @@ TSR_DECLARE_STUB(layer_norm_stub, void (*)(Tensor& y, Tensor& mean, Tensor& rstd
 TSR_DECLARE_STUB(layer_norm_backward_stub, void (*)(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g,
                                                     const Tensor& x, const Tensor& mean, const Tensor& rstd,
                                                     const Tensor& weight, int64_t rows, int64_t cols));
-// y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps) saved per row.
+// y = x * rstd * weight, rstd = 1 / sqrt(mean(x^2) + eps) saved per row (float64).
 TSR_DECLARE_STUB(rms_norm_stub, void (*)(Tensor& y, Tensor& rstd, const Tensor& x, const Tensor& weight,
                                          int64_t rows, int64_t cols, double eps));
 TSR_DECLARE_STUB(rms_norm_backward_stub, void (*)(Tensor& gx, Tensor& gw, const Tensor& g, const Tensor& x,

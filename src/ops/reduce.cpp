@@ -4,13 +4,14 @@
 
 #include "ops/reduce_kernels.h"
 #include "tessera/autograd/node.h"
-#include "tessera/ops/elementwise.h"
+#include "tessera/ops/elementwise.h"  // mul, for mean's backward
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
 
 TSR_DEFINE_STUB(mean_stub);
 TSR_DEFINE_STUB(var_stub);
+TSR_DEFINE_STUB(var_backward_stub);
 TSR_DEFINE_STUB(max_dim_stub);
 TSR_DEFINE_STUB(max_dim_backward_stub);
 TSR_DEFINE_STUB(max_all_stub);
@@ -21,6 +22,7 @@ namespace {
 // How a reduction over a set of dims maps onto a contiguous (outer, r, inner) block.
 struct ReducePlan {
   Tensor src;       // contiguous, history-free
+  std::vector<int64_t> perm;  // how src was permuted from x (empty: not permuted)
   int64_t outer = 1, r = 1, inner = 1;
   Shape out_shape;  // the result's shape (reduced dims dropped unless keepdim)
   Shape keep_shape; // reduced dims as size 1: the result seen with keepdim
@@ -84,6 +86,7 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, boo
   for (int64_t d = 0; d < nd; ++d)
     if (red[d]) perm.push_back(d), p.r *= s[d];
   p.src = xc.permute(perm).contiguous();
+  p.perm = perm;
   return p;
 }
 
@@ -152,16 +155,19 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
   Tensor out = empty(p.out_shape, {.dtype = x.dtype(), .device = x.device()});
   if (out.numel() > 0) var_stub[x.device()](out, p.src, p.outer, p.r, p.inner, correction);
   if (any_requires_grad({&x})) {
-    // d var / dx = 2 (x - mean) / (r - correction), as torch (no clamp of the dof here).
-    std::vector<int64_t> all_dims = dims;
-    if (all_dims.empty())
-      for (int64_t d = 0; d < x.dim(); ++d) all_dims.push_back(d);
+    // d var / dx = 2 (x - mean) / (r - correction), as torch (no clamp of the
+    // dof here). A fused kernel keeps the mean in double: x - mean in float32
+    // would lose digits when the values share a large offset.
     record("var", out, {x},
-           [saved = SavedTensor(x), all_dims, keep = p.keep_shape,
-            dof = static_cast<double>(p.r - correction)](const Tensor& g) -> std::vector<Tensor> {
-             const Tensor& xs = saved.unpack("var");
-             Tensor centered = sub(xs, mean(xs, all_dims, true));
-             return {mul(centered, mul(g.reshape(keep), 2.0 / dof))};
+           [saved = SavedTensor(p.src), perm = p.perm, outer = p.outer, r = p.r, inner = p.inner,
+            scale = 2.0 / static_cast<double>(p.r - correction)](const Tensor& g) -> std::vector<Tensor> {
+             const Tensor& src = saved.unpack("var");
+             Tensor gx = empty(src.shape(), {.dtype = src.dtype(), .device = src.device()});
+             if (gx.numel() > 0) var_backward_stub[src.device()](gx, g.contiguous(), src, outer, r, inner, scale);
+             if (perm.empty()) return {gx};
+             std::vector<int64_t> inverse(perm.size());
+             for (size_t i = 0; i < perm.size(); ++i) inverse[perm[i]] = static_cast<int64_t>(i);
+             return {gx.permute(inverse).contiguous()};
            });
   }
   return out;

@@ -15,6 +15,9 @@ TSR_DECLARE_STUB(mean_stub, void (*)(Tensor& out, const Tensor& x, int64_t outer
 // out (outer, inner) = sum((x - mean)^2) / max(0, r - correction), two-pass in double.
 TSR_DECLARE_STUB(var_stub, void (*)(Tensor& out, const Tensor& x, int64_t outer, int64_t r, int64_t inner,
                                     int64_t correction));
+// gx (outer, r, inner) = scale * g[o, i] * (x - mean over r), the mean recomputed in double.
+TSR_DECLARE_STUB(var_backward_stub, void (*)(Tensor& gx, const Tensor& g, const Tensor& x, int64_t outer, int64_t r,
+                                             int64_t inner, double scale));
 // values, indices (outer, inner): max over r and its first index (first NaN if any). r > 0.
 TSR_DECLARE_STUB(max_dim_stub, void (*)(Tensor& values, Tensor& indices, const Tensor& x, int64_t outer, int64_t r,
                                         int64_t inner));

@@ -123,6 +123,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double al
   });
 }
 
+bool split_batch_over_threads(int64_t batch, double flops_per_item) {
+  const int threads = get_num_threads();
+  return threads > 1 && batch >= threads && (batch % threads == 0 || batch >= 4 * threads || flops_per_item < 4e6);
+}
+
 // oneDNN's OpenMP runtime reads omp_get_max_threads() at every call, which
 // set_num_threads has already set; nothing to forward.
 void blas_set_num_threads(int) {}

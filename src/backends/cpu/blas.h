@@ -17,6 +17,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A, int64_t lda,
           const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
 
+// Whether a batch of independent GEMM-sized work items (flops each) should
+// run one item per thread, each on single-threaded BLAS, rather than one item
+// at a time on threaded BLAS: yes when the batch splits evenly over the
+// threads, or is large, or the items are too small for BLAS to thread well.
+bool split_batch_over_threads(int64_t batch, double flops_per_item);
+
 // Called by set_num_threads (src/core/parallel.cpp).
 void blas_set_num_threads(int n);
 

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "backends/cpu/accumulate.h"
 #include "ops/reduce_kernels.h"
 #include "tessera/core/parallel.h"
 
@@ -19,24 +20,18 @@ namespace {
 constexpr int64_t kBlock = 16384;  // elements per partial sum along a row
 constexpr int64_t kCols = 256;     // columns per task when inner > 1
 
-// Sum of x[0, n) in double, vectorized.
+// Sum of x[0, n) in double.
 template <typename T>
 double block_sum(const T* __restrict x, int64_t n) {
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]);
-  return s;
+  return cpu::sum_double(n, [&](int64_t i) { return x[i]; });
 }
 
 template <typename T>
 double block_sq_dev(const T* __restrict x, int64_t n, double mean) {
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) {
+  return cpu::sum_double(n, [&](int64_t i) {
     double d = static_cast<double>(x[i]) - mean;
-    s += d * d;
-  }
-  return s;
+    return d * d;
+  });
 }
 
 // Row sums over blocks: out[o] = combine of f(row o, block b), in block order.
@@ -141,6 +136,51 @@ void var_cpu(Tensor& out, const Tensor& x, int64_t outer, int64_t r, int64_t inn
         }
       }
       for (int64_t i = 0; i < c; ++i) y[o * inner + i0 + i] = static_cast<T>(acc[i] / dof);
+    });
+  });
+}
+
+void var_backward_cpu(Tensor& gx, const Tensor& g, const Tensor& x, int64_t outer, int64_t r, int64_t inner,
+                      double scale) {
+  dispatch_floating(x.dtype(), "var", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* xp = x.data<T>();
+    const T* gp = g.data<T>();
+    T* gxp = gx.data<T>();
+    const double n = static_cast<double>(r);
+    if (inner == 1) {
+      std::vector<double> mu;  // the same blocked sums as the forward
+      row_partials(outer, r, [&](int64_t o, int64_t lo, int64_t len) { return block_sum(xp + o * r + lo, len); },
+                   mu);
+      for (double& m : mu) m /= n;
+      const int64_t blocks = (r + kBlock - 1) / kBlock;
+      parallel_for(0, outer * blocks, std::max<int64_t>(1, kBlock / std::min(r, kBlock)), [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t o = t / blocks, lo = (t % blocks) * kBlock, len = std::min(kBlock, r - lo);
+          const double m = mu[o], f = scale * static_cast<double>(gp[o]);
+          const T* xr = xp + o * r + lo;
+          T* gxr = gxp + o * r + lo;
+#pragma omp simd
+          for (int64_t j = 0; j < len; ++j) gxr[j] = static_cast<T>(f * (static_cast<double>(xr[j]) - m));
+        }
+      });
+      return;
+    }
+    column_tasks(outer, r, inner, [&](int64_t o, int64_t i0, int64_t c) {
+      const T* base = xp + o * r * inner + i0;
+      T* gbase = gxp + o * r * inner + i0;
+      double mu[kCols], f[kCols];
+      column_sums(base, r, inner, c, mu);
+      for (int64_t i = 0; i < c; ++i) {
+        mu[i] /= n;
+        f[i] = scale * static_cast<double>(gp[o * inner + i0 + i]);
+      }
+      for (int64_t j = 0; j < r; ++j) {
+        const T* xr = base + j * inner;
+        T* gxr = gbase + j * inner;
+#pragma omp simd
+        for (int64_t i = 0; i < c; ++i) gxr[i] = static_cast<T>(f[i] * (static_cast<double>(xr[i]) - mu[i]));
+      }
     });
   });
 }
@@ -284,6 +324,7 @@ void max_all_backward_cpu(Tensor& gx, const Tensor& g, const Tensor& x, const Te
 
 TSR_REGISTER_KERNEL(mean_stub, DeviceType::CPU, &mean_cpu);
 TSR_REGISTER_KERNEL(var_stub, DeviceType::CPU, &var_cpu);
+TSR_REGISTER_KERNEL(var_backward_stub, DeviceType::CPU, &var_backward_cpu);
 TSR_REGISTER_KERNEL(max_dim_stub, DeviceType::CPU, &max_dim_cpu);
 TSR_REGISTER_KERNEL(max_dim_backward_stub, DeviceType::CPU, &max_dim_backward_cpu);
 TSR_REGISTER_KERNEL(max_all_stub, DeviceType::CPU, &max_all_cpu);

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "backends/cpu/accumulate.h"
 #include "backends/cpu/activation_math.h"
 #include "ops/activation_kernels.h"
 #include "tessera/core/parallel.h"
@@ -21,20 +22,13 @@ void softmax_row(T* __restrict y, const T* __restrict x, int64_t n, bool log) {
   T m = -std::numeric_limits<T>::infinity();
 #pragma omp simd reduction(max : m)
   for (int64_t j = 0; j < n; ++j) m = x[j] > m ? x[j] : m;
-  double s = 0;
   if (log) {
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; ++j) s += cpu::vexp(x[j] - m);
+    const double s = cpu::sum_double(n, [&](int64_t j) { return cpu::vexp(x[j] - m); });
     const T ls = static_cast<T>(std::log(s));
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) y[j] = (x[j] - m) - ls;
   } else {
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; ++j) {
-      T e = cpu::vexp(x[j] - m);
-      y[j] = e;
-      s += e;
-    }
+    const double s = cpu::sum_double(n, [&](int64_t j) { return y[j] = cpu::vexp(x[j] - m); });
     const T inv = static_cast<T>(1.0 / s);
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) y[j] *= inv;
@@ -82,17 +76,12 @@ void softmax_cols(T* __restrict y, const T* __restrict x, int64_t n, int64_t inn
 
 template <typename T>
 void softmax_backward_row(T* __restrict gx, const T* __restrict g, const T* __restrict y, int64_t n, bool log) {
-  double s = 0;
   if (log) {
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; ++j) s += g[j];
-    const T st = static_cast<T>(s);
+    const T st = static_cast<T>(cpu::sum_double(n, [&](int64_t j) { return g[j]; }));
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) gx[j] = g[j] - cpu::vexp(y[j]) * st;
   } else {
-#pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < n; ++j) s += g[j] * y[j];
-    const T st = static_cast<T>(s);
+    const T st = static_cast<T>(cpu::sum_double(n, [&](int64_t j) { return static_cast<double>(g[j]) * y[j]; }));
 #pragma omp simd
     for (int64_t j = 0; j < n; ++j) gx[j] = y[j] * (g[j] - st);
   }

@@ -33,6 +33,14 @@ for approx in ("none", "tanh"):
         CASES.append(case("gelu", [t], lambda x, approximate: F.gelu(x, approximate=approximate),
                           attrs={"approximate": approx}, tag=f"{approx}_{tag}"))
 
+# Saturation and special values: +-inf, NaN, and arguments where exp over/underflows.
+SPECIAL = [[-float("inf"), -200.0, -90.0, -20.0, -1e-4, 0.0, 1e-4, 20.0, 90.0, 200.0, float("inf"), float("nan")]]
+for name, fn in UNARY.items():
+    CASES.append(case(name, [T((1, 12), values=SPECIAL)], fn, tag="special", gradcheck=False))
+for approx in ("none", "tanh"):
+    CASES.append(case("gelu", [T((1, 12), values=SPECIAL)], lambda x, approximate: F.gelu(x, approximate=approximate),
+                      attrs={"approximate": approx}, tag=f"{approx}_special", gradcheck=False))
+
 # (Log-)softmax over every dim position, on contiguous and strided inputs.
 SOFTMAX_CASES = [
     ("last", T((4, 7)), -1),
@@ -55,3 +63,16 @@ SOFTMAX_CASES = [
 for tag, t, dim in SOFTMAX_CASES:
     CASES.append(case("softmax", [t], lambda x, dim: torch.softmax(x, dim), attrs={"dim": dim}, tag=tag))
     CASES.append(case("log_softmax", [t], lambda x, dim: torch.log_softmax(x, dim), attrs={"dim": dim}, tag=tag))
+
+# Masked rows: -inf entries get probability 0; a fully masked row is NaN, as torch.
+INF = float("inf")
+MASKED = [[0.5, -INF, 1.5, -INF], [-INF, -INF, -INF, -INF], [2.0, 1.0, -INF, 0.0]]
+for op, fn in (("softmax", torch.softmax), ("log_softmax", torch.log_softmax)):
+    CASES.append(case(op, [T((3, 4), values=MASKED)], lambda x, dim, fn=fn: fn(x, dim), attrs={"dim": 1},
+                      tag="masked", gradcheck=False))
+    CASES.append(case(op, [T((3, 4), values=MASKED[:1] + MASKED[2:] + MASKED[:1])], lambda x, dim, fn=fn: fn(x, dim),
+                      attrs={"dim": 0}, tag="masked_partial_col"))
+# NaN propagates to its whole row.
+NANS = [[0.5, float("nan"), 1.5], [1.0, 2.0, 3.0]]
+CASES.append(case("softmax", [T((2, 3), values=NANS)], lambda x, dim: torch.softmax(x, dim), attrs={"dim": 1},
+                  tag="nan", gradcheck=False))

@@ -8,6 +8,22 @@ from harness import T, case
 
 CASES = []
 
+def exact(fn):
+    """fn evaluated in float64, rounded to the input's dtype. Our sums accumulate
+    in double; torch's float32 sums can be off by ~1e-5 relative when the result
+    is small against the terms (a mean of randn values), which is torch's
+    rounding, not a difference to test."""
+    def ref(x, **attrs):
+        return fn(x.double(), **attrs).to(x.dtype)
+    return ref
+
+
+def var_ref(x, dims, keepdim, correction):
+    # torch 1.13's var backward takes an empty dim list as one element (dof =
+    # 1 - correction) although the forward reduces everything: pass None.
+    return torch.var(x, dims or None, correction=correction, keepdim=keepdim)
+
+
 # (tag, input, dims): last dim, first dim, a middle dim, adjacent dims,
 # scattered dims (the permute path), all dims, negative dims, strided inputs,
 # size-1 and zero-size dims, a long row (blocked partial sums).
@@ -35,26 +51,28 @@ for tag, t, dims in DIMS_CASES:
     for keepdim in (False, True):
         kt = f"{tag}_keep" if keepdim else tag
         attrs = {"dims": dims, "keepdim": keepdim}
-        CASES.append(case("sum", [t], lambda x, dims, keepdim: torch.sum(x, dims, keepdim), attrs=attrs, tag=kt))
-        CASES.append(case("mean", [t], lambda x, dims, keepdim: torch.mean(x, dims, keepdim), attrs=attrs, tag=kt))
+        CASES.append(case("sum", [t], exact(lambda x, dims, keepdim: torch.sum(x, dims, keepdim)), attrs=attrs,
+                          tag=kt))
+        CASES.append(case("mean", [t], exact(lambda x, dims, keepdim: torch.mean(x, dims, keepdim)), attrs=attrs,
+                          tag=kt))
         for correction in (0, 1, 2):
-            CASES.append(case("var", [t],
-                              lambda x, dims, keepdim, correction: torch.var(x, dims, correction=correction,
-                                                                             keepdim=keepdim),
+            CASES.append(case("var", [t], var_ref,
                               attrs={**attrs, "correction": correction}, tag=f"{kt}_c{correction}"))
 
 # A reduced zero-size dim: the sum is 0 (mean and var would be NaN).
 CASES.append(case("sum", [T((0, 4))], lambda x, dims, keepdim: torch.sum(x, dims, keepdim),
                   attrs={"dims": [0], "keepdim": False}, tag="empty_reduced"))
-# var with an offset mean: a one-pass formula would lose digits here.
+# var with a large common offset: a one-pass formula would lose digits, and so
+# does torch's float32 kernel, so the reference is computed in float64.
 CASES.append(case("var", [T((6, 50), kind="uniform", low=1000.0, high=1001.0)],
-                  lambda x, dims, keepdim, correction: torch.var(x, dims, correction=correction, keepdim=keepdim),
+                  lambda x, dims, keepdim, correction: torch.var(x.double(), dims, correction=correction,
+                                                                 keepdim=keepdim).float(),
                   attrs={"dims": [1], "keepdim": False, "correction": 1}, tag="offset_mean"))
 
 for tag, t in [("2d", T((4, 7))), ("3d_t", T((2, 5, 3), layout="t")), ("scalar", T(())),
                ("long", T((3, 20000))), ("f64", T((5,), dtype="f64"))]:
-    CASES.append(case("sum_all", [t], lambda x: torch.sum(x), tag=tag))
-    CASES.append(case("mean_all", [t], lambda x: torch.mean(x), tag=tag))
+    CASES.append(case("sum_all", [t], exact(lambda x: torch.sum(x)), tag=tag))
+    CASES.append(case("mean_all", [t], exact(lambda x: torch.mean(x)), tag=tag))
 CASES.append(case("sum_all", [T((0, 3))], lambda x: torch.sum(x), tag="empty"))
 
 # max / argmax along a dim: distinct values, so the maximum (and its gradient) is unique.
@@ -98,3 +116,25 @@ for tag, t in [("2d", T((4, 7), kind="distinct")), ("3d_t", T((2, 5, 3), kind="d
                ("f64", T((6,), dtype="f64", kind="distinct"))]:
     CASES.append(case("max_all", [t], lambda x: torch.max(x), tag=tag))
 CASES.append(case("max_all", [T((3, 4), values=TIES)], lambda x: torch.max(x), tag="ties", gradcheck=False))
+
+# Degenerate counts give NaN, as torch: the mean of nothing, a variance with
+# no degrees of freedom (r - correction <= 0). No finite gradient to check.
+CASES.append(case("mean", [T((0, 4))], exact(lambda x, dims, keepdim: torch.mean(x, dims, keepdim)),
+                  attrs={"dims": [0], "keepdim": False}, tag="empty_reduced"))
+CASES.append(case("var", [T((0, 4))], var_ref, attrs={"dims": [0], "keepdim": True, "correction": 1},
+                  tag="empty_reduced"))
+CASES.append(case("var", [T((1, 5))], var_ref, attrs={"dims": [0], "keepdim": False, "correction": 1},
+                  tag="no_dof", gradcheck=False))
+CASES.append(case("var", [T((2, 5))], var_ref, attrs={"dims": [1], "keepdim": False, "correction": 7},
+                  tag="correction_above_n", gradcheck=False))
+
+# NaN wins max/argmax (the first NaN's index) and max over all elements.
+NAN = float("nan")
+WITH_NAN = [[1.0, NAN, 3.0, NAN], [2.0, 5.0, -1.0, 0.0]]
+CASES.append(case("max", [T((2, 4), values=WITH_NAN)], lambda x, dim, keepdim: torch.max(x, dim, keepdim).values,
+                  attrs={"dim": 1, "keepdim": False}, tag="nan", gradcheck=False))
+CASES.append(case("max", [T((2, 4), values=WITH_NAN)], lambda x, dim, keepdim: torch.max(x, dim, keepdim).values,
+                  attrs={"dim": 0, "keepdim": False}, tag="nan_dim0", gradcheck=False))
+CASES.append(case("argmax", [T((2, 4), values=WITH_NAN)], lambda x, dim, keepdim: torch.argmax(x, dim, keepdim),
+                  attrs={"dim": 1, "keepdim": False}, tag="nan", gradcheck=False, grad_outputs=[False]))
+CASES.append(case("max_all", [T((2, 4), values=WITH_NAN)], lambda x: torch.max(x), tag="nan", gradcheck=False))

@@ -1,0 +1,108 @@
+// Reduction tests beyond the parity harness: errors name the op and shape,
+// results do not depend on the thread count, and torch's tie rules.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "tessera/tessera.h"
+
+using namespace tessera;
+
+namespace {
+
+template <typename Err, typename F>
+void expect_error(F&& f, const std::string& needle) {
+  try {
+    f();
+    FAIL() << "expected an exception containing '" << needle << "'";
+  } catch (const Err& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
+Tensor randn_like_shape(const Shape& s, uint64_t seed) {
+  std::vector<float> v(shape_numel(s));
+  uint64_t state = seed;
+  for (float& f : v) {  // a small LCG: deterministic, no dependence on the library's RNG
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    f = static_cast<float>(static_cast<int64_t>(state >> 40) % 20000) / 10000.0f - 1.0f;
+  }
+  return from_vector<float>(v, s);
+}
+
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector<float>(), y = b.to_vector<float>();
+  return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(float)) == 0;
+}
+
+}  // namespace
+
+TEST(Reduce, BadDimsAreIndexErrors) {
+  Tensor x = zeros({2, 3});
+  expect_error<IndexError>([&] { mean(x, {2}); }, "mean");
+  expect_error<IndexError>([&] { var(x, {-3}); }, "var");
+  expect_error<IndexError>([&] { max(x, 5); }, "max");
+  expect_error<IndexError>([&] { argmax(x, -4); }, "argmax");
+  expect_error<IndexError>([&] { mean(x, {1, -1}); }, "appears more than once");
+}
+
+TEST(Reduce, DTypeErrors) {
+  Tensor i = arange(0, 6).reshape({2, 3});
+  expect_error<DTypeError>([&] { mean(i); }, "mean");
+  expect_error<DTypeError>([&] { var(i, {0}); }, "var");
+  // max and argmax work on integers (no gradient there).
+  EXPECT_EQ(max(i).item(), 5.0);
+  EXPECT_EQ(argmax(i, 1).to_vector<int64_t>(), (std::vector<int64_t>{2, 2}));
+}
+
+TEST(Reduce, MaxOfEmptyNeedsANonEmptyDim) {
+  Tensor e = zeros({0, 3});
+  expect_error<ShapeError>([&] { max(e); }, "[0, 3]");
+  expect_error<IndexError>([&] { max(e, 0); }, "non-zero size");
+  expect_error<IndexError>([&] { argmax(e, 0); }, "argmax");
+  EXPECT_EQ(max(e, 1).shape(), (Shape{0}));
+}
+
+TEST(Reduce, NegativeCorrectionRejected) { expect_error<Error>([&] { var(zeros({3}), {0}, -1); }, "correction"); }
+
+TEST(Reduce, MaxTiesFollowTorch) {
+  // Along a dim: the first maximal index takes the whole gradient.
+  Tensor x = from_vector<float>({3, 1, 3, 3}, {1, 4});
+  x.set_requires_grad(true);
+  max(x, 1).backward(ones({1}));
+  EXPECT_EQ(x.grad().to_vector<float>(), (std::vector<float>{1, 0, 0, 0}));
+  // Over all elements: split evenly among the ties (torch 1.13).
+  Tensor y = from_vector<float>({3, 1, 3, 3}, {1, 4});
+  y.set_requires_grad(true);
+  max(y).backward();
+  auto g = y.grad().to_vector<float>();
+  EXPECT_FLOAT_EQ(g[0], 1.0f / 3);
+  EXPECT_FLOAT_EQ(g[1], 0.0f);
+  EXPECT_FLOAT_EQ(g[3], 1.0f / 3);
+}
+
+TEST(Reduce, ResultsDoNotDependOnThreadCount) {
+  const int saved = get_num_threads();
+  Tensor row = randn_like_shape({3, 100003}, 1);   // long rows: blocked partial sums
+  Tensor cols = randn_like_shape({5000, 37}, 2);   // column reduction
+  Tensor scattered = randn_like_shape({6, 7, 8, 9}, 3);
+  auto run = [&] {
+    return std::vector<Tensor>{mean(row, {1}), var(row, {1}), mean(row), mean(cols, {0}), var(cols, {0}),
+                               mean(scattered, {0, 2}), max(row), max(cols, 0)};
+  };
+  set_num_threads(1);
+  auto one = run();
+  set_num_threads(2);
+  auto two = run();
+  set_num_threads(saved);
+  for (size_t i = 0; i < one.size(); ++i) EXPECT_TRUE(bit_equal(one[i], two[i])) << "result " << i;
+}
+
+TEST(Reduce, KeepdimShapes) {
+  Tensor x = zeros({2, 3, 4});
+  EXPECT_EQ(mean(x, {0, 2}, true).shape(), (Shape{1, 3, 1}));
+  EXPECT_EQ(var(x, {1}, 1, false).shape(), (Shape{2, 4}));
+  EXPECT_EQ(max(x, -1, true).shape(), (Shape{2, 3, 1}));
+  EXPECT_EQ(argmax(x, 0).shape(), (Shape{3, 4}));
+  EXPECT_EQ(mean(x).shape(), (Shape{}));
+}
