@@ -19,10 +19,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "tessera/tessera.h"
+
+namespace tessera {
+// Names the float32 GEMM backend ("oneDNN 2.6.3 (libdnnl.so.2)"); internal
+// (src/backends/cpu/blas.h), exported by libtessera, recorded with the results.
+const char* blas_backend_name();
+}  // namespace tessera
 
 namespace {
 
@@ -58,12 +65,23 @@ void set_rate(benchmark::State& st, const char* unit, double per_iteration) {
   st.counters[unit] = benchmark::Counter(per_iteration, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// Inputs are drawn once per process and shared: Google Benchmark re-runs a
+// benchmark's whole function to calibrate and again for each repetition, and
+// drawing 16M normal floats every time would take longer than the timing.
+const Tensor& input(const Shape& shape, int slot) {
+  static std::map<std::pair<Shape, int>, Tensor> cache;
+  auto key = std::make_pair(shape, slot);
+  auto it = cache.find(key);
+  if (it == cache.end()) it = cache.emplace(key, tessera::randn(shape)).first;
+  return it->second;
+}
+
 // Keeps the compiler from dropping the op and makes sure it really ran.
 void keep(const Tensor& t) { benchmark::DoNotOptimize(t.raw_data()); }
 
 void bm_matmul(benchmark::State& st, int64_t n) {
-  Tensor a = tessera::randn({n, n});  // (N, N)
-  Tensor b = tessera::randn({n, n});  // (N, N)
+  const Tensor& a = input({n, n}, 0);  // (N, N)
+  const Tensor& b = input({n, n}, 1);  // (N, N)
   keep(tessera::matmul(a, b));
   for (auto _ : st) keep(tessera::matmul(a, b));
   set_rate(st, "GFLOP", 2.0 * static_cast<double>(n) * n * n * 1e-9);
@@ -73,38 +91,38 @@ using Unary = std::function<Tensor(const Tensor&)>;
 using Binary = std::function<Tensor(const Tensor&, const Tensor&)>;
 
 void bm_unary(benchmark::State& st, const Unary& op, int64_t n) {
-  Tensor x = tessera::randn({n});  // (n,)
+  const Tensor& x = input({n}, 0);  // (n,)
   keep(op(x));
   for (auto _ : st) keep(op(x));
   set_rate(st, "GB", 2.0 * n * kF32 * 1e-9);  // read x, write y
 }
 
 void bm_binary(benchmark::State& st, const Binary& op, int64_t n) {
-  Tensor a = tessera::randn({n});  // (n,)
-  Tensor b = tessera::randn({n});  // (n,)
+  const Tensor& a = input({n}, 0);  // (n,)
+  const Tensor& b = input({n}, 1);  // (n,)
   keep(op(a, b));
   for (auto _ : st) keep(op(a, b));
   set_rate(st, "GB", 3.0 * n * kF32 * 1e-9);  // read a, b, write c
 }
 
 void bm_sum_lastdim(benchmark::State& st, const Shape& s) {
-  Tensor x = tessera::randn(s);  // (R, C)
+  const Tensor& x = input(s, 0);  // (R, C)
   keep(tessera::sum(x, {-1}));
   for (auto _ : st) keep(tessera::sum(x, {-1}));
   set_rate(st, "GB", static_cast<double>(s[0] * s[1] + s[0]) * kF32 * 1e-9);
 }
 
 void bm_softmax(benchmark::State& st, const Shape& s) {
-  Tensor x = tessera::randn(s);  // (R, C)
+  const Tensor& x = input(s, 0);  // (R, C)
   keep(tessera::softmax(x, -1));
   for (auto _ : st) keep(tessera::softmax(x, -1));
   set_rate(st, "GB", 2.0 * s[0] * s[1] * kF32 * 1e-9);
 }
 
 void bm_layer_norm(benchmark::State& st, const Shape& s) {
-  Tensor x = tessera::randn(s);         // (R, C)
-  Tensor w = tessera::randn({s[1]});    // (C,)
-  Tensor b = tessera::randn({s[1]});    // (C,)
+  const Tensor& x = input(s, 0);       // (R, C)
+  const Tensor& w = input({s[1]}, 1);  // (C,)
+  const Tensor& b = input({s[1]}, 2);  // (C,)
   keep(tessera::layer_norm(x, {s[1]}, w, b));
   for (auto _ : st) keep(tessera::layer_norm(x, {s[1]}, w, b));
   set_rate(st, "GB", (2.0 * s[0] * s[1] + 2.0 * s[1]) * kF32 * 1e-9);
@@ -112,7 +130,9 @@ void bm_layer_norm(benchmark::State& st, const Shape& s) {
 
 template <typename Fn>
 void add_bench(const std::string& name, Fn fn) {
-  benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  // Rates by wall-clock time; the process's CPU time (all threads) is kept as
+  // well, for the load-independent 1-thread comparison in bench/report.py.
+  benchmark::RegisterBenchmark(name.c_str(), fn)->UseRealTime()->MeasureProcessCPUTime()->Unit(benchmark::kMicrosecond);
 }
 
 void register_all(int threads) {
@@ -172,6 +192,7 @@ int main(int argc, char** argv) {
   tessera::NoGradGuard no_grad;
 
   benchmark::AddCustomContext("tessera_threads", std::to_string(tessera::get_num_threads()));
+  benchmark::AddCustomContext("tessera_gemm", tessera::blas_backend_name());
   register_all(threads);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -87,7 +87,7 @@ mkdir -p "$OUT"
   echo "compiler: $(${CXX:-g++} --version | head -1)"
   echo "tessera_build: $BUILD_DIR ($build_type, $(sed -n 's/^TESSERA_NATIVE:BOOL=/TESSERA_NATIVE=/p' "$BUILD_DIR/CMakeCache.txt"))"
   echo "tessera_commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -q . && echo ' (dirty tree)')"
-  echo "openblas_package: $(dpkg-query -W -f='${Package} ${Version}' libopenblas0-openmp 2>/dev/null || echo unknown)"
+  echo "tessera_gemm_package: $(dpkg-query -W -f='${Package} ${Version}' libdnnl2 2>/dev/null || echo unknown)"
   echo "benchmark_package: $(dpkg-query -W -f='${Package} ${Version}' libbenchmark1debian 2>/dev/null || echo unknown)"
   "$PY" "$ROOT/bench/torch_ops.py" --describe | sed 's/^/torch: /'
   echo "GLIBC_TUNABLES: ${GLIBC_TUNABLES:-unset}"
@@ -137,6 +137,8 @@ done
 rm -f "$OUT/.time"
 echo "uptime_at_end: $(uptime)" >>"$OUT/machine.txt"
 
-"$PY" "$ROOT/bench/report.py" "$OUT" | tee "$ROOT/bench/results/latest.md"
+"$PY" "$ROOT/bench/report.py" "$OUT" >"$OUT/report.md" || die "report.py failed on $OUT"
+cp "$OUT/report.md" "$ROOT/bench/results/latest.md"
+cat "$OUT/report.md"
 echo
 echo "table written to bench/results/latest.md (raw results: ${OUT#"$ROOT"/})"

@@ -6,7 +6,8 @@ that many calls; the median repetition is reported).
 
 Run it with the PyPI torch in the venv made by bench/setup_torch.sh; bench/run.sh
 does. Writes JSON: {"context": {...}, "results": [{"name", "unit", "value",
-"reps"}]} where value is the median throughput.
+"reps", "cpu_value"}]} where value is the median throughput by wall-clock time
+and cpu_value the median by the process's CPU time (all threads).
 """
 import argparse
 import json
@@ -79,7 +80,7 @@ def benches(threads):
 
 
 def time_call(fn, min_time, reps):
-    """Seconds per call for each repetition."""
+    """(wall seconds, process CPU seconds) per call for each repetition."""
     for _ in range(2):  # warm caches, allocator and thread pool
         fn()
     iters = 1
@@ -93,10 +94,11 @@ def time_call(fn, min_time, reps):
         iters = max(iters + 1, int(iters * min(10.0, 1.4 * min_time / max(dt, 1e-9))))
     out = []
     for _ in range(reps):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         for _ in range(iters):
             fn()
-        out.append((time.perf_counter() - t0) / iters)
+        t1, c1 = time.perf_counter(), time.process_time()
+        out.append(((t1 - t0) / iters, (c1 - c0) / iters))
     return out
 
 
@@ -146,8 +148,10 @@ def main():
             if not pattern.search(name):
                 continue
             secs = time_call(setup(), args.min_time, args.reps)
-            rates = [amount / s for s in secs]
-            results.append({"name": name, "unit": unit, "value": statistics.median(rates), "reps": rates})
+            rates = [amount / wall for wall, _ in secs]
+            cpu_rates = [amount / max(cpu, 1e-12) for _, cpu in secs]
+            results.append({"name": name, "unit": unit, "value": statistics.median(rates), "reps": rates,
+                            "cpu_value": statistics.median(cpu_rates)})
             print(f"{name:28s} {statistics.median(rates):9.2f} {unit}", file=sys.stderr)
     doc = json.dumps({"context": ctx, "results": results}, indent=1)
     if args.out:

@@ -35,8 +35,9 @@ void Linear::reset_parameters() {
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  TSR_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, ShapeError, "Linear(", options.in_features, " -> ",
-            options.out_features, "): input of shape ", shape_str(x.shape()), " must end in ", options.in_features);
+  TSR_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, ShapeError, qualified_name(), " (", options.in_features,
+            " -> ", options.out_features, "): input of shape ", shape_str(x.shape()), " must end in ",
+            options.in_features, " (weight shape ", shape_str(weight.shape()), ")");
   return linear(x, weight, bias);
 }
 

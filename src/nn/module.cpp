@@ -39,7 +39,13 @@ Tensor& Module::register_buffer(const std::string& name, Tensor value, bool pers
 void Module::add_child(const std::string& name, std::shared_ptr<Module> module) {
   TSR_CHECK(module != nullptr, Error, type_name_, ": submodule '", name, "' is null");
   for (auto& [n, m] : children_) TSR_CHECK(n != name, Error, type_name_, ": submodule '", name, "' registered twice");
+  module->set_path(path_.empty() ? name : path_ + "." + name);
   children_.emplace_back(name, std::move(module));
+}
+
+void Module::set_path(const std::string& path) {
+  path_ = path;
+  for (auto& [n, child] : children_) child->set_path(path + "." + n);
 }
 
 static std::string join(const std::string& prefix, const std::string& name) {

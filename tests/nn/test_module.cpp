@@ -72,8 +72,19 @@ TEST(Module, WrongInputShapeNamesModule) {
     l(randn({2, 5}));
     FAIL();
   } catch (const ShapeError& e) {
-    EXPECT_NE(std::string(e.what()).find("Linear(4 -> 3): input of shape [2, 5]"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("Linear (4 -> 3): input of shape [2, 5]"), std::string::npos) << e.what();
   }
+  // Inside a model the error names the module's path.
+  auto m = make_mlp();
+  try {
+    (*m)(randn({2, 5}));
+    FAIL();
+  } catch (const ShapeError& e) {
+    EXPECT_NE(std::string(e.what()).find("Linear '0' (4 -> 8): input of shape [2, 5]"), std::string::npos) << e.what();
+  }
+  auto outer = std::make_shared<nn::Sequential>();
+  outer->push_back(make_mlp());
+  EXPECT_EQ(outer->named_modules().back().second->path(), "0.3");
   EXPECT_THROW(l.parameter("nope"), Error);
 }
 

@@ -26,8 +26,8 @@ struct MultiheadAttentionOptions {
   double dropout = 0.0;  // on the attention weights, in training mode
   bool bias = true;
   bool batch_first = false;  // (N, L, E) instead of (L, N, E)
-  std::optional<int64_t> kdim;  // key features; default embed_dim
-  std::optional<int64_t> vdim;  // value features; default embed_dim
+  std::optional<int64_t> kdim = std::nullopt;  // key features; default embed_dim
+  std::optional<int64_t> vdim = std::nullopt;  // value features; default embed_dim
 };
 
 struct AttentionOutput {

@@ -25,6 +25,11 @@ class Module {
   Module& operator=(const Module&) = delete;
 
   const std::string& type_name() const { return type_name_; }
+  // Hierarchical name inside the model it was registered into ("" for a root),
+  // e.g. "encoder.layers.0.linear1". Kept current as modules are nested.
+  const std::string& path() const { return path_; }
+  // For error messages: `Linear 'encoder.layers.0.linear1'` (or just the type at the root).
+  std::string qualified_name() const { return path_.empty() ? type_name_ : type_name_ + " '" + path_ + "'"; }
 
   // Single-tensor forward, for modules that take one input (Sequential uses
   // it). Modules with other signatures provide their own forward overloads.
@@ -79,7 +84,9 @@ class Module {
     bool persistent = true;
   };
   Slot* find_local(std::vector<std::unique_ptr<Slot>>& slots, const std::string& name);
+  void set_path(const std::string& path);
   std::string type_name_;
+  std::string path_;
   std::vector<std::unique_ptr<Slot>> params_;
   std::vector<std::unique_ptr<Slot>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;

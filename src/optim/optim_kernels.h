@@ -1,0 +1,36 @@
+// Dispatch stubs for the fused optimizer updates: one pass over a parameter,
+// its gradient and its state buffers instead of torch's 4-6 separate in-place
+// ops, with the same float operations in the same order (the scalars are
+// rounded to the parameter's dtype first, as torch does with Python scalars),
+// so trajectories match torch.optim's to the last bit.
+#pragma once
+#include <cstdint>
+
+#include "tessera/core/dispatch.h"
+#include "tessera/core/tensor.h"
+
+namespace tessera::optim {
+
+struct SGDStepArgs {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov;
+  bool init_buffer;  // first step with momentum: buf = g (torch clones d_p)
+};
+
+// All tensors contiguous, same dtype and numel; momentum_buf undefined when momentum == 0.
+TSR_DECLARE_STUB(sgd_step_stub, void (*)(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
+                                         const SGDStepArgs& args));
+
+struct AdamStepArgs {
+  double lr, beta1, beta2, eps, weight_decay;
+  bool amsgrad;
+  bool decoupled;  // AdamW
+  int64_t step;    // after increment: 1 on the first update
+};
+
+// All tensors contiguous, same dtype and numel; max_exp_avg_sq undefined unless amsgrad.
+TSR_DECLARE_STUB(adam_step_stub, void (*)(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
+                                          const Tensor& exp_avg_sq, const Tensor& max_exp_avg_sq,
+                                          const AdamStepArgs& args));
+
+}  // namespace tessera::optim
