@@ -1,9 +1,11 @@
-# BLAS for matmul. We link OpenBLAS's CBLAS interface at build time but load the
-# OpenMP build of OpenBLAS at run time (src/backends/cpu/blas_loader.cpp) so that
-# we can pick its kernel set before it initializes; see docs/blas.md.
-find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/x86_64-linux-gnu /usr/include)
-if(NOT CBLAS_INCLUDE_DIR)
-  message(FATAL_ERROR "cblas.h not found: run scripts/install_deps.sh (Debian package libopenblas-dev)")
+# GEMM comes from oneDNN (Debian libdnnl2), loaded with dlopen on first use by
+# src/backends/cpu/blas.cpp: it picks AVX-512/AVX2 kernels from cpuid with
+# nothing for the user to set, and shares the OpenMP runtime with our kernels.
+# See docs/blas.md for the measurements behind the choice. Nothing is linked
+# at build time; this only warns early when the runtime library is missing.
+find_library(TESSERA_DNNL_LIBRARY NAMES libdnnl.so.2 dnnl PATHS /usr/lib/x86_64-linux-gnu)
+if(NOT TESSERA_DNNL_LIBRARY)
+  message(WARNING "libdnnl.so.2 not found: float32 matmul will fail at run time. "
+                  "Run scripts/install_deps.sh (Debian package libdnnl2).")
 endif()
 add_library(tessera_blas INTERFACE)
-target_include_directories(tessera_blas INTERFACE ${CBLAS_INCLUDE_DIR})

@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # Installs Tessera's dependencies from Debian 12 packages. Idempotent: only
 # missing packages are installed. Usage: scripts/install_deps.sh [build|test|data|all]...
-#   build  compilers, CMake/Ninja, BLAS, JSON, GoogleTest/Benchmark, zlib
+#   build  compilers, CMake/Ninja, oneDNN (GEMM), JSON, GoogleTest/Benchmark, zlib
 #   test   build + Debian's PyTorch (the parity oracle) and numpy
 #   data   dataset-fashion-mnist (the quickstart's data)
 #   all    everything (default)
 set -euo pipefail
 
-BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libopenblas-dev libopenblas0-openmp
-            libdnnl-dev nlohmann-json3-dev zlib1g-dev)
+BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev zlib1g-dev)
 TEST_PKGS=(python3 python3-torch python3-numpy)
 DATA_PKGS=(dataset-fashion-mnist)
 

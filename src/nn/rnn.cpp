@@ -124,10 +124,10 @@ Shape RNNBase::state_shape(bool batched, int64_t batch) const {
 
 void RNNBase::check_state(const Tensor& s, const char* name, const Tensor& input, bool batched, int64_t batch) const {
   const Shape want = state_shape(batched, batch);
-  TSR_CHECK(s.shape() == want, ShapeError, type_name(), ": ", name, " has shape ", shape_str(s.shape()),
+  TSR_CHECK(s.shape() == want, ShapeError, qualified_name(), ": ", name, " has shape ", shape_str(s.shape()),
             " but input of shape ", shape_str(input.shape()), " needs ", shape_str(want),
             " (num_layers * num_directions, ", batched ? "batch, " : "", "hidden_size)");
-  TSR_CHECK(s.dtype() == input.dtype(), DTypeError, type_name(), ": ", name, " has dtype ", dtype_name(s.dtype()),
+  TSR_CHECK(s.dtype() == input.dtype(), DTypeError, qualified_name(), ": ", name, " has dtype ", dtype_name(s.dtype()),
             " but the input has ", dtype_name(input.dtype()));
 }
 
@@ -135,20 +135,20 @@ Tensor RNNBase::forward(const Tensor& x) { return run(x, Tensor(), Tensor()).out
 
 RNNResult RNNBase::run(const Tensor& input, const Tensor& h0, const Tensor& c0) {
   const RNNOptions& o = options;
-  TSR_CHECK(input.defined(), Error, type_name(), ": input is undefined");
-  TSR_CHECK(is_floating(input.dtype()), DTypeError, type_name(), ": input must be floating point, got ",
+  TSR_CHECK(input.defined(), Error, qualified_name(), ": input is undefined");
+  TSR_CHECK(is_floating(input.dtype()), DTypeError, qualified_name(), ": input must be floating point, got ",
             dtype_name(input.dtype()));
-  TSR_CHECK(input.dim() == 2 || input.dim() == 3, ShapeError, type_name(),
+  TSR_CHECK(input.dim() == 2 || input.dim() == 3, ShapeError, qualified_name(),
             ": expected input of shape (L, N, input_size)", o.batch_first ? " with batch_first (N, L, input_size)" : "",
             " or unbatched (L, input_size), got ", shape_str(input.shape()));
-  TSR_CHECK(input.size(-1) == o.input_size, ShapeError, type_name(), "(input_size=", o.input_size, ", hidden_size=",
+  TSR_CHECK(input.size(-1) == o.input_size, ShapeError, qualified_name(), " (input_size=", o.input_size, ", hidden_size=",
             o.hidden_size, "): input of shape ", shape_str(input.shape()), " must have ", o.input_size,
             " features in its last dim, got ", input.size(-1));
   const bool batched = input.dim() == 3;
   // Time-major (L, N, input_size) from here on.
   Tensor x = !batched ? input.unsqueeze(1) : o.batch_first ? input.transpose(0, 1) : input;
   const int64_t L = x.size(0), N = x.size(1), H = o.hidden_size, D = num_directions();
-  TSR_CHECK(L > 0, ShapeError, type_name(), ": input of shape ", shape_str(input.shape()), " has an empty sequence");
+  TSR_CHECK(L > 0, ShapeError, qualified_name(), ": input of shape ", shape_str(input.shape()), " has an empty sequence");
   if (h0.defined()) check_state(h0, "h0", input, batched, N);
   if (c0.defined()) check_state(c0, "c0", input, batched, N);
   Tensor hx = h0.defined() && !batched ? h0.unsqueeze(1) : h0;  // (D*layers, N, H)
@@ -226,7 +226,7 @@ LSTM::LSTM(const LSTMOptions& o) : RNNBase(Mode::LSTM, "LSTM", o) {
 }
 
 RNNResult LSTM::forward(const Tensor& input, const Tensor& h0, const Tensor& c0) {
-  TSR_CHECK(h0.defined() == c0.defined(), Error, "LSTM: give both h0 and c0 or neither (got only ",
+  TSR_CHECK(h0.defined() == c0.defined(), Error, qualified_name(), ": give both h0 and c0 or neither (got only ",
             h0.defined() ? "h0" : "c0", ")");
   return run(input, h0, c0);
 }
