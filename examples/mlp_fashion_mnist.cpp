@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     std::vector<Tensor> params{w1, b1, w2, b2};
     std::vector<Tensor> velocity;
     for (auto& p : params) velocity.push_back(zeros_like(p));
-    const double lr = 0.1, momentum = 0.9;
+    const double lr = 0.02, momentum = 0.9;
     const int64_t batch = 128, n = xtr.size(0);
 
     auto forward = [&](const Tensor& x) { return linear(relu(linear(x, w1, b1)), w2, b2); };

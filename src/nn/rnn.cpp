@@ -139,7 +139,7 @@ RNNResult RNNBase::run(const Tensor& input, const Tensor& h0, const Tensor& c0) 
   TSR_CHECK(is_floating(input.dtype()), DTypeError, qualified_name(), ": input must be floating point, got ",
             dtype_name(input.dtype()));
   TSR_CHECK(input.dim() == 2 || input.dim() == 3, ShapeError, qualified_name(),
-            ": expected input of shape (L, N, input_size)", o.batch_first ? " with batch_first (N, L, input_size)" : "",
+            ": expected input of shape ", o.batch_first ? "(N, L, input_size)" : "(L, N, input_size)",
             " or unbatched (L, input_size), got ", shape_str(input.shape()));
   TSR_CHECK(input.size(-1) == o.input_size, ShapeError, qualified_name(), " (input_size=", o.input_size, ", hidden_size=",
             o.hidden_size, "): input of shape ", shape_str(input.shape()), " must have ", o.input_size,

@@ -94,6 +94,12 @@ TEST(RNN, WrongInitialStateShapeNamesModuleAndBothShapes) {
   EXPECT_TRUE(has(msg, "needs [2, 2, 3]")) << msg;
 
   EXPECT_THROW(m.forward(x, zeros({2, 2, 3}), Tensor()), Error);  // h0 without c0
+
+  // Inside a model the message names the module's path.
+  nn::ModuleList list;
+  list.push_back(std::make_shared<nn::GRU>(4, 3));
+  msg = error_of([&] { list.at<nn::GRU>(0)->forward(randn({5, 2, 6}), Tensor()); });
+  EXPECT_TRUE(has(msg, "GRU '0' (input_size=4, hidden_size=3): input of shape [5, 2, 6]")) << msg;
   EXPECT_THROW(nn::RNN(with(nn::rnn_options(4, 3), [](nn::RNNOptions& o) { o.nonlinearity = "gelu"; })), Error);
 }
 

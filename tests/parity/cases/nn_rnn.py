@@ -69,6 +69,9 @@ for kind in ("rnn", "lstm", "gru"):
 CASES += [
     rnn_case("rnn", 5, layers=2, bidir=True, states=True, nonlin="relu"),
     rnn_case("rnn", 1, batch_first=True, nonlin="relu"),
+    # a longer recurrence: rounding must not build up past 1e-5
+    rnn_case("lstm", 24, layers=2, bidir=True, states=True, tag="lstm-L24-l2-bi-h0"),
+    rnn_case("gru", 24, batch_first=True, states=True, tag="gru-L24-bf-h0"),
 ]
 
 # The acceptance case: a 2-layer LSTM whose torch state_dict is loaded by name
