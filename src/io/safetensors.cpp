@@ -108,17 +108,18 @@ SafetensorsEntry parse_entry(const std::string& name, const json& v, const std::
   const json& sh = v["shape"];
   if (!sh.is_array()) fail(origin, "tensor '", name, "': \"shape\" must be an array, got ", sh.dump());
   uint64_t numel = 1;
-  bool overflow = false;
+  bool overflow = false, has_zero = false;
   for (const json& d : sh) {
     uint64_t n = 0;
     if (!as_u64(d, n) || n > uint64_t(INT64_MAX))
       fail(origin, "tensor '", name, "': shape ", sh.dump(), " must hold non-negative integers");
     e.shape.push_back(static_cast<int64_t>(n));
+    has_zero = has_zero || n == 0;
     if (n != 0 && numel > UINT64_MAX / n) overflow = true;
     numel *= n;
   }
-  if (numel == 0) overflow = false;  // a zero dim wins over huge ones
-  if (overflow || numel > UINT64_MAX / code->size)
+  if (has_zero) numel = 0, overflow = false;  // a zero dim wins over huge ones
+  if (overflow || numel > uint64_t(INT64_MAX) / code->size)
     fail(origin, "tensor '", name, "': shape ", sh.dump(), " is too large");
 
   const json& off = v["data_offsets"];

@@ -160,7 +160,7 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   } else {
     x = norm1->forward(x + sa(x));
     x = norm2->forward(x + mha(x));
-    x = norm2->forward(x + ff_block(x));
+    x = norm3->forward(x + ff_block(x));
   }
   return x;
 }

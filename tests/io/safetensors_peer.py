@@ -92,7 +92,7 @@ def read(path):
 
 def fixture():
     """(name, dtype, shape, values) written by `write`; the C++ test knows the same formulas."""
-    bf16 = [struct.unpack("<H", struct.pack("<f", v))[0] >> 16 for v in (1.0, -2.5, 0.15625, 3.0e38, -0.0, 7.0)]
+    bf16 = [struct.unpack("<I", struct.pack("<f", v))[0] >> 16 for v in (1.0, -2.5, 0.15625, 3.0e38, -0.0, 7.0)]
     return [
         ("mask", "BOOL", [3], [True, False, True]),
         ("layer.0.weight", "F64", [2, 3], [0.1 * i - 0.25 for i in range(6)]),

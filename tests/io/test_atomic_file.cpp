@@ -177,5 +177,7 @@ TEST_F(AtomicFileTest, KilledAtRandomMomentsWhileRewritingKeepsALoadableFile) {
   }
   // Otherwise the test proved nothing: every kill would have hit between saves.
   EXPECT_GT(killed_mid_write, 0);
+  RecordProperty("killed_mid_write", killed_mid_write);
+  RecordProperty("last_version", static_cast<int>(last_version));
   EXPECT_TRUE(temp_files().empty());
 }

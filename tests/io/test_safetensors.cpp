@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -263,8 +264,8 @@ TEST_F(SafetensorsTest, LoadsRealFilesFromCandleAndRewritesThemByteForByte) {
   // And the independent reader decodes the same values we do.
   if (!have_python()) GTEST_SKIP() << kPython << " not found: skipping the peer comparison";
   auto peer = nlohmann::json::parse(run_peer("read", (dir / "jfk-codes.safetensors").string(), path("jfk")));
-  expect_peer_values(peer["tensors"]["codes"], load_safetensors((dir / "jfk-codes.safetensors").string()).tensors.at("codes"),
-                     "codes");
+  expect_peer_values(peer["tensors"]["codes"],
+                     load_safetensors((dir / "jfk-codes.safetensors").string()).tensors.at("codes"), "codes");
   peer = nlohmann::json::parse(run_peer("read", (dir / "mel_filters.safetensors").string(), path("mel")));
   expect_peer_values(peer["tensors"]["mel_80"],
                      load_safetensors((dir / "mel_filters.safetensors").string()).tensors.at("mel_80"), "mel_80");
@@ -317,8 +318,8 @@ TEST_F(SafetensorsTest, LoadsAFileWrittenByTheIndependentWriter) {
     }
     expect_same_tensor(got.tensors.at("half"), bf16_from_bits(bits, {2, 3}), "half");
     expect_same_tensor(got.tensors.at("idx32"), from_vector<int32_t>({INT32_MIN, -1, 0, INT32_MAX}, {4}), "idx32");
-    expect_same_tensor(got.tensors.at("idx64"), from_vector<int64_t>({INT64_MIN, -7, 12345678901234, INT64_MAX}, {2, 2}),
-                       "idx64");
+    expect_same_tensor(got.tensors.at("idx64"),
+                       from_vector<int64_t>({INT64_MIN, -7, 12345678901234, INT64_MAX}, {2, 2}), "idx64");
     expect_same_tensor(got.tensors.at("scalar"), from_vector<float>({0.333251953125f}, {}), "scalar");
     expect_same_tensor(got.tensors.at("empty"), empty({0, 4}), "empty");
     std::vector<float> w;
@@ -391,7 +392,8 @@ std::vector<Corrupt> corruptions() {
        {"\"__metadata__\" value of 'epoch' must be a string"}},
       {"bool_not_0_or_1", craft("{\"m\":{\"dtype\":\"BOOL\",\"shape\":[2],\"data_offsets\":[0,2]}}", "\x01\x07"),
        {"tensor 'm' (BOOL) holds byte value 7 at element 1 (expected 0 or 1)"}, true},
-      {"unsupported_dtype", craft("{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", "\0\0\0\0"),
+      {"unsupported_dtype",
+       craft("{\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}", std::string(4, '\0')),
        {"tensor 'h' has dtype F16, which Tessera cannot hold"}, true},
   };
 }
@@ -424,7 +426,8 @@ TEST_F(SafetensorsTest, EveryCorruptionGivesAClearError) {
     else
       got.push_back({"header", error_of([&] { read_safetensors_header(file); })});
     for (const auto& [how, msg] : got) {
-      EXPECT_NE(msg.find("safetensors file '" + file + "': "), std::string::npos) << c.label << " (" << how << "): " << msg;
+      EXPECT_NE(msg.find("safetensors file '" + file + "': "), std::string::npos)
+          << c.label << " (" << how << "): " << msg;
       for (const auto& s : c.expect)
         EXPECT_NE(msg.find(s), std::string::npos) << c.label << " (" << how << "): expected '" << s << "' in: " << msg;
     }
@@ -462,4 +465,28 @@ TEST_F(SafetensorsTest, WriterRejectsBadEntriesAndLeavesNoFile) {
   msg = error_of([&] { save_safetensors(path("no_such_dir/x.safetensors"), {{"w", zeros({1})}}); });
   EXPECT_NE(msg.find("writing '" + path("no_such_dir/x.safetensors") + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("No such file or directory"), std::string::npos) << msg;
+}
+
+TEST_F(SafetensorsTest, EveryTruncationAndRandomHeaderDamageIsCaught) {
+  const std::string good = serialize_safetensors(every_dtype(), {{"k", "v"}});
+  // Every proper prefix is a truncated file: always an error, never a crash.
+  for (size_t n = 0; n < good.size(); ++n)
+    EXPECT_THROW(parse_safetensors(good.data(), n, "prefix"), Error) << "prefix of " << n << " bytes";
+  // Random byte damage in the length field and header: an Error or, rarely
+  // (e.g. inside a metadata string), a file that still validates; nothing else.
+  uint64_t header_len = 0;
+  std::memcpy(&header_len, good.data(), 8);
+  std::mt19937 rng(1234);
+  int rejected = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string bad = good;
+    const int flips = 1 + static_cast<int>(rng() % 3);
+    for (int f = 0; f < flips; ++f) bad[rng() % (8 + header_len)] = static_cast<char>(rng() % 256);
+    try {
+      parse_safetensors(bad.data(), bad.size(), "damaged");
+    } catch (const Error&) {
+      ++rejected;
+    }
+  }
+  EXPECT_GT(rejected, 2500);
 }

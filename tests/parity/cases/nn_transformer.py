@@ -26,6 +26,16 @@ def float_mask(shape):
     return T(shape, kind="uniform", low=-2.0, high=2.0)
 
 
+def _decorrelate(m):
+    """torch's stacks start with identical (deep-copied) layers, attention biases are zero and LayerNorm
+    is ones/zeros: perturb every parameter so a wrong layer order, a swapped norm or a dropped bias cannot pass."""
+    g = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        for _, p in m.named_parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+    return m
+
+
 # ---- MultiheadAttention ----
 
 def mha_forward(self_attn, kpm, mask, need_weights, average=True):
@@ -54,7 +64,8 @@ def mha(E, H, seqs, tag, batch_first=False, bias=True, kdim=None, vdim=None, kpm
     inputs = list(seqs) + ([kpm] if kpm is not None else []) + ([mask] if mask is not None else [])
     return module_case(
         "nn_mha",
-        lambda: nn.MultiheadAttention(E, H, dropout=0.0, bias=bias, batch_first=batch_first, kdim=kdim, vdim=vdim),
+        lambda: _decorrelate(nn.MultiheadAttention(E, H, dropout=0.0, bias=bias, batch_first=batch_first, kdim=kdim,
+                                                   vdim=vdim)),
         inputs, attrs=attrs, train=train, tag=tag,
         forward=mha_forward(self_attn, kpm is not None, mask is not None, need_weights, average))
 
@@ -105,9 +116,9 @@ def enc_layer(x, tag, masks=(), **kw):
 
     return module_case(
         "nn_transformer_encoder_layer",
-        lambda: nn.TransformerEncoderLayer(a["d_model"], a["nhead"], a["ff"], dropout=0.0, activation=a["activation"],
-                                           layer_norm_eps=a["eps"], batch_first=a["batch_first"],
-                                           norm_first=a["norm_first"]),
+        lambda: _decorrelate(nn.TransformerEncoderLayer(a["d_model"], a["nhead"], a["ff"], dropout=0.0,
+                                                        activation=a["activation"], layer_norm_eps=a["eps"],
+                                                        batch_first=a["batch_first"], norm_first=a["norm_first"])),
         [x] + [spec for _, spec in masks], attrs=a, tag=tag, forward=fwd, train=True)
 
 
@@ -122,9 +133,9 @@ def dec_layer(tgt, mem, tag, masks=(), **kw):
 
     return module_case(
         "nn_transformer_decoder_layer",
-        lambda: nn.TransformerDecoderLayer(a["d_model"], a["nhead"], a["ff"], dropout=0.0, activation=a["activation"],
-                                           layer_norm_eps=a["eps"], batch_first=a["batch_first"],
-                                           norm_first=a["norm_first"]),
+        lambda: _decorrelate(nn.TransformerDecoderLayer(a["d_model"], a["nhead"], a["ff"], dropout=0.0,
+                                                        activation=a["activation"], layer_norm_eps=a["eps"],
+                                                        batch_first=a["batch_first"], norm_first=a["norm_first"])),
         [tgt, mem] + [spec for _, spec in masks], attrs=a, tag=tag, forward=fwd, train=True)
 
 
@@ -197,15 +208,6 @@ def decoder(tgt, mem, tag, layers, final_norm, masks=(), **kw):
 
     return module_case("nn_transformer_decoder", make, [tgt, mem] + [s for _, s in masks], attrs=a, tag=tag,
                        forward=stack_forward("decoder", a["masks"]))
-
-
-def _decorrelate(m):
-    """torch's stacks start with identical (deep-copied) layers and zero attention biases, and LayerNorm
-    is ones/zeros: perturb every parameter so a wrong layer order or a swapped name cannot pass."""
-    g = torch.Generator().manual_seed(1234)
-    with torch.no_grad():
-        for _, p in m.named_parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.1)
 
 
 def transformer(src, tgt, tag, enc_layers, dec_layers, masks=(), load_state=False, gradcheck=True, **kw):

@@ -1,0 +1,17 @@
+// Umbrella header: the neural-network library (modules, losses, optimizers, schedules).
+#pragma once
+#include "tessera/tessera.h"
+#include "tessera/nn/attention.h"
+#include "tessera/nn/batchnorm.h"
+#include "tessera/nn/conv.h"
+#include "tessera/nn/init.h"
+#include "tessera/nn/layers.h"
+#include "tessera/nn/loss.h"
+#include "tessera/nn/module.h"
+#include "tessera/nn/regularization.h"
+#include "tessera/nn/rnn.h"
+#include "tessera/nn/transformer.h"
+#include "tessera/optim/adam.h"
+#include "tessera/optim/lr_scheduler.h"
+#include "tessera/optim/optimizer.h"
+#include "tessera/optim/sgd.h"
