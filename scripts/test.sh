@@ -12,7 +12,9 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=OF
 ninja -C build -j"$jobs"
 ctest --test-dir build --output-on-failure
 mkdir -p docs
+# Keep the latest parity tables beside the docs (they are also in build/).
 cp build/parity/parity_table.md docs/parity.md 2>/dev/null || true
+cp build/optim/optim_parity_table.md docs/optim_parity.md 2>/dev/null || true
 
 if [ "${1:-}" != "--no-sanitize" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF \

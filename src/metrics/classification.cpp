@@ -89,7 +89,7 @@ double f_beta(double precision, double recall, double beta) {
 std::vector<int64_t> binary_labels(const ConfusionCounts& counts, int64_t pos_label, const char* fn) {
   const std::vector<int64_t> present = counts.present_labels();
   TSR_CHECK(present.size() <= 2, Error, fn, ": average=binary needs at most 2 classes but ", present.size(),
-            " occur in y_true / y_pred: ", join(present), "; use micro, macro or weighted");
+            " classes occur in y_true / y_pred: ", join(present), "; use micro, macro or weighted");
   const bool found = std::find(present.begin(), present.end(), pos_label) != present.end();
   TSR_CHECK(found || present.size() < 2, Error, fn, ": pos_label=", pos_label,
             " is not a valid label; it should be one of ", join(present));

@@ -112,10 +112,12 @@ TEST(Metrics, BinaryAverage) {
 }
 
 TEST(Metrics, TopKTiesGoToLowerIdAndMatchArgmax) {
-  // Row 0: all tied, true class 0 ranks first, class 2 ranks third.
+  // Row 0: all tied, so class 0 ranks first, class 1 second, class 2 third.
   const Tensor s = scores_of({1, 1, 1, 0.5, 0.2, 0.9}, 2, 3);
-  EXPECT_EQ(top_k_hits(I{0, 2}, s, 1), 1);
-  EXPECT_EQ(top_k_hits(I{2, 2}, s, 1), 0);
+  EXPECT_EQ(top_k_hits(I{0, 2}, s, 1), 2);
+  EXPECT_EQ(top_k_hits(I{1, 2}, s, 1), 1);
+  EXPECT_EQ(top_k_hits(I{1, 2}, s, 2), 2);
+  EXPECT_EQ(top_k_hits(I{2, 2}, s, 1), 1);
   EXPECT_EQ(top_k_hits(I{2, 2}, s, 2), 1);
   EXPECT_EQ(top_k_hits(I{2, 2}, s, 3), 2);
   EXPECT_EQ(top_k_accuracy(I{1, 1}, s, 5), 1.0);  // k >= C
@@ -126,7 +128,7 @@ TEST(Metrics, TopKTiesGoToLowerIdAndMatchArgmax) {
   EXPECT_EQ(r.accuracy, 0.5);
   EXPECT_EQ(r.top_k[1].second, 0.5);
   // float32 scores work too.
-  EXPECT_EQ(top_k_hits(I{0, 2}, s.to(DType::F32), 1), 1);
+  EXPECT_EQ(top_k_hits(I{2, 2}, s.to(DType::F32), 1), 1);
 }
 
 TEST(Metrics, RegressionEdgeCases) {

@@ -77,6 +77,20 @@ void check_vec(const std::string& metric, const std::vector<double>& ours, const
   for (size_t i = 0; i < ours.size(); ++i) check(metric, ours[i], ref[i], where + "[" + std::to_string(i) + "]");
 }
 
+// sklearn 1.2 computes supports in float when no prediction is correct (its
+// "pathological case" in multilabel_confusion_matrix) and prints "      3.0";
+// ours stay integers. Rewrites such a support column as sklearn prints ints.
+std::string integer_supports(const std::string& report) {
+  std::istringstream in(report);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.size() >= 2 && line.compare(line.size() - 2, 2, ".0") == 0)
+      line = line.substr(0, line.size() - 9) + std::string(2, ' ') + line.substr(line.size() - 9, 7);
+    out += line + "\n";
+  }
+  return out;
+}
+
 void print_stats(const char* title) {
   std::ostringstream os;
   os << title << "\n| metric | values | max abs difference vs sklearn |\n|---|---|---|\n";
@@ -146,7 +160,8 @@ TEST(MetricsParity, Classification) {
         ro.scoring = opts;
         ro.digits = 4;
         const std::string ours = classification_report(counts, ro).to_table();
-        const std::string want = set["report"];
+        std::string want = set["report"];
+        if (c["accuracy"].get<double>() == 0.0) want = integer_supports(want);
         // Ours adds an overall-accuracy row after sklearn's text when labels select a subset.
         EXPECT_EQ(ours.substr(0, want.size()), want) << where << "\nours:\n" << ours << "\nsklearn:\n" << want;
         ++stats()["report table (exact text)"].count;
