@@ -51,7 +51,10 @@ void BatchNormBase::reset_parameters() {
   }
 }
 
-std::string BatchNormBase::describe() const { return detail::concat(type_name(), "(", options.num_features, ")"); }
+std::string BatchNormBase::describe() const {
+  std::string s = detail::concat(type_name(), "(", options.num_features, ")");
+  return path().empty() ? s : s + " '" + path() + "'";
+}
 
 Tensor BatchNormBase::forward(const Tensor& x) {
   TSR_CHECK(x.defined(), Error, describe(), ": input is undefined");

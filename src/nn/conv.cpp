@@ -63,7 +63,8 @@ std::string Conv2d::describe() const {
   if (o.dilation != Pair{1, 1}) s += ", dilation=" + pair_str(o.dilation);
   if (o.groups != 1) s += detail::concat(", groups=", o.groups);
   if (!o.bias) s += ", bias=False";
-  return s + ")";
+  s += ")";
+  return path().empty() ? s : s + " '" + path() + "'";
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
