@@ -3,6 +3,8 @@
 // the general path of for_each_strided.
 #include <cmath>
 
+#include "backends/cpu/accumulate.h"
+#include "backends/cpu/activation_math.h"
 #include "backends/cpu/loops.h"
 #include "ops/elementwise_kernels.h"
 
@@ -91,7 +93,11 @@ void unary_kernel(UnaryOp op, const Tensor& out, const Tensor& a, double p0, dou
     const T c0 = static_cast<T>(p0), c1 = static_cast<T>(p1);
     switch (op) {
       case UnaryOp::Neg: unary_loop<T>(out, a, [](T x) { return static_cast<T>(-x); }); break;
-      case UnaryOp::Exp: unary_loop<T>(out, a, [](T x) { return static_cast<T>(std::exp(x)); }); break;
+      case UnaryOp::Exp:
+        // The vectorizable float32 exp (< 1 ulp) of activation_math.h: std::exp is a scalar call.
+        if constexpr (std::is_floating_point_v<T>) unary_loop<T>(out, a, [](T x) { return vexp(x); });
+        else unary_loop<T>(out, a, [](T x) { return static_cast<T>(std::exp(x)); });
+        break;
       case UnaryOp::Log: unary_loop<T>(out, a, [](T x) { return static_cast<T>(std::log(x)); }); break;
       case UnaryOp::Sqrt: unary_loop<T>(out, a, [](T x) { return static_cast<T>(std::sqrt(x)); }); break;
       case UnaryOp::Rsqrt: unary_loop<T>(out, a, [](T x) { return static_cast<T>(T(1) / std::sqrt(x)); }); break;
@@ -150,17 +156,14 @@ void sum_rows_kernel(const Tensor& out, const Tensor& in, int64_t rows, int64_t 
     parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const T* p = x + r * len;
-        // Four independent accumulators: vectorizes and keeps a fixed order.
-        Acc a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        int64_t i = 0;
-        for (; i + 4 <= len; i += 4) {
-          a0 += p[i];
-          a1 += p[i + 1];
-          a2 += p[i + 2];
-          a3 += p[i + 3];
+        if constexpr (std::is_floating_point_v<T>) {
+          // Many independent double lanes: vectorized, pipelined, fixed order.
+          o[r] = static_cast<T>(sum_double(len, [p](int64_t i) { return p[i]; }));
+        } else {
+          Acc acc = 0;
+          for (int64_t i = 0; i < len; ++i) acc += p[i];
+          o[r] = static_cast<T>(acc);
         }
-        for (; i < len; ++i) a0 += p[i];
-        o[r] = static_cast<T>((a0 + a1) + (a2 + a3));
       }
     });
   });

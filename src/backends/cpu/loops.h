@@ -58,6 +58,15 @@ void for_each_strided(const Shape& shape, const std::array<Shape, N>& strides, c
   std::array<int64_t, N> inner_s;
   for (size_t k = 0; k < N; ++k) inner_s[k] = L.strides[k][nd - 1];
   const int64_t outer = numel / inner_n;
+  if (nd == 1) {
+    // Fully coalesced (e.g. contiguous operands): split the single run itself.
+    parallel_for(0, inner_n, grain, [&](int64_t begin, int64_t end) {
+      std::array<int64_t, N> off;
+      for (size_t k = 0; k < N; ++k) off[k] = base[k] + begin * inner_s[k];
+      inner(end - begin, off, inner_s);
+    });
+    return;
+  }
   int64_t row_grain = std::max<int64_t>(1, grain / std::max<int64_t>(inner_n, 1));
   parallel_for(0, outer, row_grain, [&](int64_t begin, int64_t end) {
     // Multi-index of row `begin` over the outer dims.
