@@ -7,7 +7,7 @@
 #   all    everything (default)
 set -euo pipefail
 
-BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev zlib1g-dev)
+BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev libcli11-dev zlib1g-dev)
 TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn)
 DATA_PKGS=(dataset-fashion-mnist)
 

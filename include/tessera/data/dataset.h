@@ -28,6 +28,11 @@ class Dataset {
   virtual Batch get_batch(const std::vector<int64_t>& indices) const = 0;
   virtual Shape example_shape() const = 0;  // shape of one input
   virtual int64_t num_classes() const { return 0; }  // 0 for regression
+  // What the DataLoader calls: the batch as served in `epoch`. Only random
+  // augmentation depends on the epoch; everything else keeps this default.
+  virtual Batch get_epoch_batch(const std::vector<int64_t>& indices, int64_t epoch) const {
+    return get_batch(indices);
+  }
 };
 
 // Tensors already in memory: inputs (N, ...), targets (N) or (N, T).
@@ -52,10 +57,13 @@ class SubsetDataset : public Dataset {
   SubsetDataset(std::shared_ptr<const Dataset> base, std::vector<int64_t> indices);
   int64_t size() const override { return static_cast<int64_t>(indices_.size()); }
   Batch get_batch(const std::vector<int64_t>& indices) const override;
+  Batch get_epoch_batch(const std::vector<int64_t>& indices, int64_t epoch) const override;
   Shape example_shape() const override { return base_->example_shape(); }
   int64_t num_classes() const override { return base_->num_classes(); }
+  const std::vector<int64_t>& indices() const { return indices_; }
 
  private:
+  std::vector<int64_t> map(const std::vector<int64_t>& indices) const;
   std::shared_ptr<const Dataset> base_;
   std::vector<int64_t> indices_;
 };
@@ -66,6 +74,7 @@ struct DataLoaderOptions {
   bool drop_last = false;
   uint64_t seed = 0;     // the order of epoch e depends only on (seed, e)
   int prefetch = 2;      // batches prepared ahead on a background thread (0 = none)
+                         // get_batch runs on that thread: keep it free of OpenMP ops
 };
 
 struct LoaderPosition {
@@ -83,9 +92,15 @@ class DataLoader {
   int64_t batches_per_epoch() const;
   // Next batch of the current epoch; false at the end of the epoch (the
   // position then moves to the start of the next epoch).
+  // Errors thrown by the dataset are re-thrown here (same type and message);
+  // the position stays put, so calling next() again retries that batch.
+  // An epoch with no batches (empty dataset, or drop_last with fewer than
+  // batch_size examples) returns false at once.
   bool next(Batch& out);
   LoaderPosition position() const;
-  void seek(LoaderPosition pos);  // resume exactly here
+  // Resume exactly here; pos.batch may be batches_per_epoch() (the epoch is
+  // finished, the next call to next() returns false). Drops prefetched batches.
+  void seek(LoaderPosition pos);
   const Dataset& dataset() const;
 
  private:
@@ -93,8 +108,19 @@ class DataLoader {
   std::unique_ptr<Impl> impl_;
 };
 
+// Copies rows `rows` of t (along dim 0) into a new contiguous tensor; no
+// autograd. Throws IndexError naming the row and the size when out of range.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& rows);
+
+// A seeded permutation of 0..n-1 (Fisher-Yates driven by Philox under a key
+// derived from (seed, stream)); the DataLoader uses stream = epoch.
+std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed, uint64_t stream);
+
 // Seeded split into (train, validation) index sets; `stratify_labels` (optional,
 // int64 (N)) keeps class proportions.
+// Both sets come back sorted ascending; the validation set has
+// round(n * validation_fraction) elements (stratified: each class gets its
+// share, rounded by largest remainder so the total is the same).
 std::pair<std::vector<int64_t>, std::vector<int64_t>> split_indices(int64_t n, double validation_fraction, uint64_t seed,
                                                                      const Tensor& stratify_labels = Tensor());
 

@@ -1,0 +1,76 @@
+// The `tessera` command on bad input: one clear line on stderr, non-zero exit.
+// Runs the built binary (next to the tests folder of the build tree).
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <sys/wait.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path tessera_binary() {
+  std::array<char, 4096> buf{};
+  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
+  if (n <= 0) return {};
+  return fs::path(std::string(buf.data(), static_cast<size_t>(n))).parent_path().parent_path() / "tessera";
+}
+
+struct Outcome {
+  int rc = -1;
+  std::string output;  // stderr (stdout discarded)
+};
+
+Outcome run(const std::string& args) {
+  std::string cmd = tessera_binary().string() + " " + args + " 2>&1 >/dev/null";
+  Outcome o;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (!p) return o;
+  std::array<char, 512> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) o.output += buf.data();
+  int status = ::pclose(p);
+  o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return o;
+}
+
+int lines(const std::string& s) {
+  int n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
+  if (!fs::exists(tessera_binary())) GTEST_SKIP() << "tessera binary not built at " << tessera_binary();
+  auto missing = run("train --config /nonexistent/recipe.json --out /tmp/tessera_cli_unused");
+  EXPECT_NE(missing.rc, 0);
+  EXPECT_EQ(lines(missing.output), 1) << missing.output;
+  EXPECT_NE(missing.output.find("cannot read config file '/nonexistent/recipe.json'"), std::string::npos)
+      << missing.output;
+
+  auto flag = run("train --config x.json --out y --no-such-flag");
+  EXPECT_EQ(flag.rc, 2);
+  EXPECT_EQ(lines(flag.output), 1) << flag.output;
+  EXPECT_NE(flag.output.find("--no-such-flag"), std::string::npos) << flag.output;
+
+  auto no_out = run("train --config x.json");
+  EXPECT_EQ(no_out.rc, 2);
+  EXPECT_NE(no_out.output.find("--out"), std::string::npos) << no_out.output;
+
+  auto cmd = run("frobnicate");
+  EXPECT_EQ(cmd.rc, 2);
+  EXPECT_NE(cmd.output.find("unknown command 'frobnicate'"), std::string::npos) << cmd.output;
+
+  auto ck = run("eval --checkpoint /nonexistent/run");
+  EXPECT_NE(ck.rc, 0);
+  EXPECT_EQ(lines(ck.output), 1) << ck.output;
+  EXPECT_NE(ck.output.find("/nonexistent/run"), std::string::npos) << ck.output;
+
+  EXPECT_EQ(run("train --help").rc, 0);
+  EXPECT_EQ(run("eval --help").rc, 0);
+}
