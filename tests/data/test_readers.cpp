@@ -3,6 +3,8 @@
 // line numbers and columns, label mapping, regression, scikit-learn's tables).
 // Real data is optional: tests that need it skip with a message when absent.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +17,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 using namespace tessera::data;
 namespace fs = std::filesystem;
 
@@ -59,15 +62,6 @@ std::string idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8
 }
 
 // Runs fn and returns the Error's message ("" if it did not throw).
-template <typename Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 #define SKIP_UNLESS_EXISTS(p) \
   if (!fs::exists(p)) GTEST_SKIP() << (p) << " not found (real-data test; set TESSERA_SHARED_DATA or install the package)"

@@ -4,6 +4,8 @@
 // (tests/io/safetensors_peer.py), one clear error per kind of corruption, and
 // crash safety: a writer SIGKILLed mid-save leaves the previous file loadable.
 #include <gtest/gtest.h>
+
+#include "test_util.h"
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 using namespace tessera::io;
 namespace fs = std::filesystem;
 
@@ -398,17 +401,6 @@ std::vector<Corrupt> corruptions() {
   };
 }
 
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("not a tessera::Error: ") + e.what();
-  }
-  return "no exception";
-}
 
 }  // namespace
 

@@ -3,6 +3,8 @@
 // input, whose messages must name the function and the sizes or id involved.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,22 +14,13 @@
 #include "tessera/metrics/report.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 using namespace tessera::metrics;
 using I = std::vector<int64_t>;
 using D = std::vector<double>;
 
 namespace {
 
-template <typename E, typename F>
-void expect_error(F&& fn, std::initializer_list<const char*> parts) {
-  try {
-    fn();
-    FAIL() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-  }
-}
 
 Tensor scores_of(const D& v, int64_t n, int64_t c) { return from_vector<double>(v, {n, c}); }
 

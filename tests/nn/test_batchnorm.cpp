@@ -2,26 +2,16 @@
 // update (checked against the formula), train/eval behaviour and bad inputs.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 
 #include "tessera/nn/batchnorm.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
-namespace {
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-}  // namespace
 
 TEST(NnBatchNorm, StateDictNamesAsTorch) {
   nn::BatchNorm2d m(3);

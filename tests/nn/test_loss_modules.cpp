@@ -2,26 +2,16 @@
 // inputs, and errors that name the module.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 
 #include "tessera/nn/loss.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
-namespace {
-template <typename E, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected an exception";
-  return "";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-}  // namespace
 
 TEST(NnLoss, Values) {
   Tensor a = from_vector<float>({1, 2, 3, 4}, {2, 2}), b = from_vector<float>({1, 0, 5, 4}, {2, 2});

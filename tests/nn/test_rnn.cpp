@@ -3,37 +3,24 @@
 // dropout between layers, unbatched input.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 
 #include "tessera/nn/rnn.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
 namespace {
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const ShapeError& e) {
-    return e.what();
-  }
-  return "(no ShapeError)";
-}
 
 nn::RNNOptions with(nn::RNNOptions o, const std::function<void(nn::RNNOptions&)>& set) {
   set(o);
   return o;
 }
 
-bool has(const std::string& msg, const std::string& part) { return msg.find(part) != std::string::npos; }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
 }  // namespace
 
 TEST(RNN, ParameterNamesAndShapesMatchTorch) {

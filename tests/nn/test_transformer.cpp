@@ -4,6 +4,8 @@
 // input. Numerical parity with torch is in tests/parity/cases/nn_transformer.py.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <limits>
 
@@ -11,6 +13,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
 namespace {
 
@@ -20,25 +23,8 @@ std::vector<std::string> names_of(const nn::Module& m) {
   return out;
 }
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double d = 0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
-}
 
 // Expects `f` to throw E whose message contains every one of `parts`.
-template <typename E, typename F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (auto& p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "'" << p << "' not in: " << msg;
-  }
-}
 
 Tensor bool_mask(const std::vector<std::vector<int>>& rows) {
   std::vector<double> v;

@@ -4,6 +4,8 @@
 // through a saved output.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -12,20 +14,8 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
-namespace {
-
-template <typename Err, typename F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL() << "expected an exception containing '" << needle << "'";
-  } catch (const Err& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
-
-}  // namespace
 
 TEST(Activation, RejectsIntegerInputsNamingTheOp) {
   Tensor i = arange(0, 6).reshape({2, 3});

@@ -2,24 +2,16 @@
 // masked_fill and softmax (values and gradients, float64), and its errors.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <string>
 
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
-namespace {
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto x = a.to_vector<double>(), y = b.to_vector<double>();
-  EXPECT_EQ(x.size(), y.size());
-  double m = 0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
-  return m;
-}
-
-}  // namespace
 
 TEST(Attention, FusedMatchesComposition) {
   Generator gen(4);

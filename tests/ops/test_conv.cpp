@@ -3,6 +3,8 @@
 // the ceil_mode edge, and determinism of the conv2d weight gradient.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -10,18 +12,8 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
-namespace {
-template <typename Err, typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception";
-  } catch (const Err& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
-}  // namespace
 
 TEST(Conv2d, ErrorsNameTheOpAndShapes) {
   Tensor x = zeros({2, 3, 5, 5});

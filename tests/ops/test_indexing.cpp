@@ -3,25 +3,18 @@
 // and gather gradients at 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <string>
 
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
 namespace {
 
 // Runs fn, expecting it to throw E with every one of `parts` in its message.
-template <typename E, typename F>
-void expect_error(F&& fn, std::initializer_list<const char*> parts) {
-  try {
-    fn();
-    FAIL() << "expected an exception";
-  } catch (const E& e) {
-    std::string msg = e.what();
-    for (const char* p : parts) EXPECT_NE(msg.find(p), std::string::npos) << "missing '" << p << "' in: " << msg;
-  }
-}
 
 Tensor idx(std::vector<int64_t> v, Shape s) { return from_vector<int64_t>(v, s); }
 

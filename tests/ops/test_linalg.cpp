@@ -3,6 +3,8 @@
 // rule, determinism, thread paths, and the error messages of bad operands.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cmath>
 #include <limits>
 #include <string>
@@ -13,6 +15,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
 namespace {
 
@@ -127,17 +130,6 @@ TEST(Linalg, LinearBackwardSkipsUnneededGradients) {
   EXPECT_EQ(w.grad().to_vector<float>(), std::vector<float>(12, 2.0f));
 }
 
-namespace {
-template <typename Err, typename Fn>
-void expect_error(Fn fn, const std::vector<std::string>& parts) {
-  try {
-    fn();
-    ADD_FAILURE() << "no exception";
-  } catch (const Err& e) {
-    for (const auto& p : parts) EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << e.what();
-  }
-}
-}  // namespace
 
 TEST(Linalg, ErrorsNameTheOpAndShapes) {
   expect_error<ShapeError>([] { matmul(zeros({2, 3}), zeros({4, 5})); },

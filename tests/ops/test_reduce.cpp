@@ -2,23 +2,17 @@
 // results do not depend on the thread count, and torch's tie rules.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <cstring>
 
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 
 namespace {
 
-template <typename Err, typename F>
-void expect_error(F&& f, const std::string& needle) {
-  try {
-    f();
-    FAIL() << "expected an exception containing '" << needle << "'";
-  } catch (const Err& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-  }
-}
 
 Tensor randn_like_shape(const Shape& s, uint64_t seed) {
   std::vector<float> v(shape_numel(s));

@@ -3,6 +3,8 @@
 // shapes), strided parameters, and a small end-to-end fit.
 #include <gtest/gtest.h>
 
+#include "test_util.h"
+
 #include <filesystem>
 #include <fstream>
 
@@ -14,6 +16,7 @@
 #include "tessera/tessera.h"
 
 using namespace tessera;
+using namespace tessera::test_util;
 using namespace tessera::optim;
 
 namespace {
@@ -23,17 +26,6 @@ std::string temp_path(const std::string& name) {
       .string();
 }
 
-template <class E, class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("wrong exception type: ") + e.what();
-  }
-  return "no exception";
-}
 
 std::vector<Tensor> make_params(uint64_t seed) {
   manual_seed(seed);
