@@ -21,5 +21,7 @@ if [ "${1:-}" != "--no-sanitize" ]; then
         -DCMAKE_CXX_FLAGS="-O1" >/dev/null
   ninja -C build-asan -j"$jobs" tessera_tests
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
-  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan -R '^unit$' --output-on-failure
+  # LeakSanitizer is off: its exit-time tracer crashes (signal 11) in the
+  # threads of the dlopen'ed oneDNN; ASan's memory-error checks and UBSan stay on.
+  ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --test-dir build-asan -R '^unit$' --output-on-failure
 fi
