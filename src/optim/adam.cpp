@@ -23,8 +23,12 @@ void validate_adam(const Options& o, const char* who) {
 
 }  // namespace
 
-void AdamOptions::validate(const char* who) const { validate_adam(*this, who); }
-void AdamWOptions::validate(const char* who) const { validate_adam(*this, who); }
+template <double kDefaultWeightDecay>
+void AdamOptionsT<kDefaultWeightDecay>::validate(const char* who) const {
+  validate_adam(*this, who);
+}
+template struct AdamOptionsT<0.0>;
+template struct AdamOptionsT<1e-2>;
 
 template <class Options>
 void AdamBase<Options>::step() {

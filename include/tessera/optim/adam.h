@@ -13,12 +13,16 @@
 
 namespace tessera::optim {
 
-struct AdamOptions {
+// Adam's and AdamW's options share every field; only the weight-decay default
+// (0 for Adam, torch's 1e-2 for AdamW) and its meaning differ: Adam adds it
+// to the gradient (L2), AdamW decays the parameter (p *= 1 - lr * weight_decay).
+template <double kDefaultWeightDecay>
+struct AdamOptionsT {
   double lr = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double eps = 1e-8;
-  double weight_decay = 0.0;  // L2: added to the gradient
+  double weight_decay = kDefaultWeightDecay;
   bool amsgrad = false;
 
   void validate(const char* who) const;
@@ -32,28 +36,8 @@ struct AdamOptions {
     f("amsgrad", amsgrad);
   }
 };
-
-// Same fields as AdamOptions; only the weight-decay default (torch's 1e-2) and
-// its meaning (decoupled) differ.
-struct AdamWOptions {
-  double lr = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 1e-2;  // decoupled: p *= 1 - lr * weight_decay
-  bool amsgrad = false;
-
-  void validate(const char* who) const;
-  template <class F>
-  void visit(F&& f) {
-    f("lr", lr);
-    f("beta1", beta1);
-    f("beta2", beta2);
-    f("eps", eps);
-    f("weight_decay", weight_decay);
-    f("amsgrad", amsgrad);
-  }
-};
+using AdamOptions = AdamOptionsT<0.0>;
+using AdamWOptions = AdamOptionsT<1e-2>;
 
 // The shared update; Adam and AdamW differ only in how weight decay applies.
 template <class Options>
