@@ -204,12 +204,12 @@ void check_warmup(const char* who, int64_t warmup, int64_t total, double min_lr)
 }
 }  // namespace
 
-WarmupCosineLR::WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr)
-    : LRScheduler("WarmupCosineLR", optimizer), warmup_(warmup_steps), total_(total_steps), min_lr_(min_lr) {
-  check_warmup("WarmupCosineLR", warmup_steps, total_steps, min_lr);
-  initial_step();
+WarmupDecayLR::WarmupDecayLR(const char* name, Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps,
+                             double min_lr)
+    : LRScheduler(name, optimizer), warmup_(warmup_steps), total_(total_steps), min_lr_(min_lr) {
+  check_warmup(name, warmup_steps, total_steps, min_lr);
 }
-std::vector<double> WarmupCosineLR::compute_lrs() {
+std::vector<double> WarmupDecayLR::compute_lrs() {
   const int64_t s = last_epoch();
   std::vector<double> out;
   for (double b : base_lrs()) {
@@ -217,50 +217,35 @@ std::vector<double> WarmupCosineLR::compute_lrs() {
       out.push_back(b * warmup_factor(s, warmup_));
     } else {
       const double p = decay_progress(s, warmup_, total_);
-      out.push_back(min_lr_ + (b - min_lr_) * (0.5 * (1.0 + std::cos(std::numbers::pi * p))));
+      out.push_back(min_lr_ + (b - min_lr_) * decay_factor(p));
     }
   }
   return out;
 }
-void WarmupCosineLR::save_config(SchedulerState& s) const {
+void WarmupDecayLR::save_config(SchedulerState& s) const {
   s.values["warmup_steps"] = {static_cast<double>(warmup_)};
   s.values["total_steps"] = {static_cast<double>(total_)};
   s.values["min_lr"] = {min_lr_};
 }
-void WarmupCosineLR::load_config(const SchedulerState& s) {
+void WarmupDecayLR::load_config(const SchedulerState& s) {
   warmup_ = static_cast<int64_t>(value(s, "warmup_steps")[0]);
   total_ = static_cast<int64_t>(value(s, "total_steps")[0]);
   min_lr_ = value(s, "min_lr")[0];
 }
 
-WarmupLinearLR::WarmupLinearLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr)
-    : LRScheduler("WarmupLinearLR", optimizer), warmup_(warmup_steps), total_(total_steps), min_lr_(min_lr) {
-  check_warmup("WarmupLinearLR", warmup_steps, total_steps, min_lr);
+// initial_step() runs in the subclasses: it calls decay_factor, which is not
+// dispatched to them while the base is still being constructed.
+WarmupCosineLR::WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr)
+    : WarmupDecayLR("WarmupCosineLR", optimizer, warmup_steps, total_steps, min_lr) {
   initial_step();
 }
-std::vector<double> WarmupLinearLR::compute_lrs() {
-  const int64_t s = last_epoch();
-  std::vector<double> out;
-  for (double b : base_lrs()) {
-    if (s < warmup_) {
-      out.push_back(b * warmup_factor(s, warmup_));
-    } else {
-      const double p = decay_progress(s, warmup_, total_);
-      out.push_back(min_lr_ + (b - min_lr_) * (1.0 - p));
-    }
-  }
-  return out;
+double WarmupCosineLR::decay_factor(double p) const { return 0.5 * (1.0 + std::cos(std::numbers::pi * p)); }
+
+WarmupLinearLR::WarmupLinearLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr)
+    : WarmupDecayLR("WarmupLinearLR", optimizer, warmup_steps, total_steps, min_lr) {
+  initial_step();
 }
-void WarmupLinearLR::save_config(SchedulerState& s) const {
-  s.values["warmup_steps"] = {static_cast<double>(warmup_)};
-  s.values["total_steps"] = {static_cast<double>(total_)};
-  s.values["min_lr"] = {min_lr_};
-}
-void WarmupLinearLR::load_config(const SchedulerState& s) {
-  warmup_ = static_cast<int64_t>(value(s, "warmup_steps")[0]);
-  total_ = static_cast<int64_t>(value(s, "total_steps")[0]);
-  min_lr_ = value(s, "min_lr")[0];
-}
+double WarmupLinearLR::decay_factor(double p) const { return 1.0 - p; }
 
 InverseSqrtLR::InverseSqrtLR(Optimizer& optimizer, int64_t d_model, int64_t warmup_steps)
     : LRScheduler("InverseSqrtLR", optimizer), d_model_(d_model), warmup_(warmup_steps) {

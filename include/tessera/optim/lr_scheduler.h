@@ -133,14 +133,16 @@ class LambdaLR : public LRScheduler {
 };
 
 // Linear warmup from 0 to the base lr over warmup_steps (lr = base * s / W,
-// the Hugging Face convention), then cosine decay from base to min_lr at
+// the Hugging Face convention), then a decay from base to min_lr at
 // total_steps, and min_lr after:
-//   p = min(1, (s - W) / max(1, T - W)),  lr = min_lr + (base - min_lr) * (1 + cos(pi p)) / 2
-class WarmupCosineLR : public LRScheduler {
+//   p = min(1, (s - W) / max(1, T - W)),  lr = min_lr + (base - min_lr) * decay_factor(p)
+// The subclasses below choose decay_factor; they share warmup, state and checks.
+class WarmupDecayLR : public LRScheduler {
  public:
-  WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
+  WarmupDecayLR(const char* name, Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr);
 
  protected:
+  virtual double decay_factor(double p) const = 0;  // 1 at p = 0, 0 at p = 1
   std::vector<double> compute_lrs() override;
   void save_config(SchedulerState& s) const override;
   void load_config(const SchedulerState& s) override;
@@ -150,20 +152,22 @@ class WarmupCosineLR : public LRScheduler {
   double min_lr_;
 };
 
-// The same warmup, then linear decay to min_lr at total_steps:
-//   lr = min_lr + (base - min_lr) * (1 - p)
-class WarmupLinearLR : public LRScheduler {
+// Cosine decay: decay_factor(p) = (1 + cos(pi p)) / 2.
+class WarmupCosineLR : public WarmupDecayLR {
+ public:
+  WarmupCosineLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
+
+ protected:
+  double decay_factor(double p) const override;
+};
+
+// Linear decay: decay_factor(p) = 1 - p.
+class WarmupLinearLR : public WarmupDecayLR {
  public:
   WarmupLinearLR(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps, double min_lr = 0.0);
 
  protected:
-  std::vector<double> compute_lrs() override;
-  void save_config(SchedulerState& s) const override;
-  void load_config(const SchedulerState& s) override;
-
- private:
-  int64_t warmup_, total_;
-  double min_lr_;
+  double decay_factor(double p) const override;
 };
 
 // "Attention Is All You Need" (eq. 3) as a multiplier of the base lr, with the
