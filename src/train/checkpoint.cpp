@@ -140,10 +140,22 @@ LoadedCheckpoint load_checkpoint_model(const std::string& dir_in) {
   std::string dir = dir_in;
   TSR_CHECK(fs::is_directory(dir), Error, "checkpoint: '", dir, "' is not a folder");
   if (!fs::exists(fs::path(dir) / "config.json")) {
-    auto latest = latest_checkpoint(dir);
-    TSR_CHECK(latest.has_value(), Error, "checkpoint: '", dir,
+    // A run folder: the weights its summary.json was tested with (the best
+    // checkpoint when early stopping picked one), else the newest checkpoint.
+    std::optional<int64_t> pick;
+    fs::path summary = fs::path(dir) / "summary.json";
+    if (fs::exists(summary)) {
+      std::ifstream in(summary);
+      auto s = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (s.is_object() && s.contains("tested_checkpoint_step") && s["tested_checkpoint_step"].is_number_integer()) {
+        int64_t st = s["tested_checkpoint_step"];
+        if (fs::exists(fs::path(checkpoint_dir(dir, st)) / "config.json")) pick = st;
+      }
+    }
+    if (!pick) pick = latest_checkpoint(dir);
+    TSR_CHECK(pick.has_value(), Error, "checkpoint: '", dir,
               "' holds neither config.json nor checkpoints/step-N folders");
-    dir = checkpoint_dir(dir, *latest);
+    dir = checkpoint_dir(dir, *pick);
   }
   nlohmann::json c = nlohmann::json::parse(read_checkpoint_config(dir));
   LoadedCheckpoint out;

@@ -89,7 +89,7 @@ struct Trainer::Impl {
 
   int64_t total_steps = 0, eval_every = 0;
   // Counters that a checkpoint stores.
-  int64_t step = 0, samples_seen = 0, bad_evals = 0, best_step = -1;
+  int64_t step = 0, samples_seen = 0, bad_evals = 0, best_step = -1, tested_step = -1;
   double best_metric = 0, wall_before = 0;
   bool has_best = false;
   std::optional<int64_t> last_checkpoint;
@@ -374,10 +374,13 @@ struct Trainer::Impl {
     progress->finish();
     (void)last_loss;
 
-    // Test with the best weights when early stopping chose them.
+    // Test with the best weights when early stopping chose them; summary.json
+    // records which step that was so `tessera eval RUN_DIR` loads the same weights.
+    tested_step = step;
     if (!r.early_metric.empty() && best_step >= 0 && best_step != step && fs::exists(checkpoint_dir(out, best_step))) {
       auto w = io::load_safetensors((fs::path(checkpoint_dir(out, best_step)) / "model.safetensors").string());
       model->load_state_dict(w.tensors);
+      tested_step = best_step;
     }
     std::vector<std::pair<std::string, double>> final_metrics;
     auto eval_set = data.test ? data.test : data.validation;
@@ -439,6 +442,7 @@ struct Trainer::Impl {
     s["num_parameters"] = model->num_parameters();
     if (has_best) s["best_validation_" + r.early_metric] = best_metric, s["best_step"] = best_step;
     if (last_checkpoint) s["last_checkpoint"] = checkpoint_dir(out, *last_checkpoint);
+    if (tested_step >= 0) s["tested_checkpoint_step"] = tested_step;
     s["config"] = r.raw;
     std::string text = s.dump(2) + "\n";
     io::write_file_atomic((fs::path(out) / "summary.json").string(), text);

@@ -191,6 +191,16 @@ TEST(Trainer, EarlyStoppingAndBadConfig) {
   auto res = t.run();
   EXPECT_EQ(res.stop_reason, "early_stopping");
   EXPECT_LT(res.steps, 200);
+  // The test metrics came from the best checkpoint, and `eval RUN_DIR` must load that one, not the newest.
+  json summary = json::parse(std::ifstream(fs::path(out) / "summary.json"));
+  int64_t best = summary.at("best_step");
+  EXPECT_NE(best, res.steps);
+  EXPECT_EQ(summary.at("tested_checkpoint_step").get<int64_t>(), best);
+  auto ck = train::load_checkpoint_model(out);
+  EXPECT_EQ(ck.step, best);
+  auto ev = train::evaluate(*ck.model, *tiny_data().test, true);
+  for (const auto& [k, v] : ev.scalars)
+    if (k == "accuracy" || k == "loss") EXPECT_EQ(v, summary.at("test_" + k).get<double>()) << k;
   fs::remove_all(out);
 
   json bad = recipe();

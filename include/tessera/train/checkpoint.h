@@ -48,7 +48,8 @@ struct LoadedCheckpoint {
   std::vector<std::string> class_names;
   uint64_t seed = 0;
 };
-// `dir` is a step-N folder, or a run's output folder (its newest checkpoint).
+// `dir` is a step-N folder, or a run's output folder: the checkpoint its summary.json
+// was tested with ("tested_checkpoint_step", the best one under early stopping), else the newest.
 LoadedCheckpoint load_checkpoint_model(const std::string& dir);
 
 }  // namespace tessera::train
