@@ -2,13 +2,13 @@
 # Installs Tessera's dependencies from Debian 12 packages. Idempotent: only
 # missing packages are installed. Usage: scripts/install_deps.sh [build|test|data|all]...
 #   build  compilers, CMake/Ninja, oneDNN (GEMM), JSON, CLI11, GoogleTest/Benchmark, zlib, ICU
-#   test   build + Debian's PyTorch (the parity oracle) and numpy
+#   test   build + Debian's PyTorch (the parity oracle), numpy, scikit-learn, venv + pip (scripts/setup_pyref.sh)
 #   data   dataset-fashion-mnist and fortunes (the quickstart's data)
 #   all    everything (default)
 set -euo pipefail
 
 BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev libcli11-dev zlib1g-dev libicu-dev)
-TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn)
+TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn python3-venv)
 DATA_PKGS=(dataset-fashion-mnist fortunes)
 
 groups=("$@")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds Tessera (Release) and runs the whole test suite with CTest: unit
-# tests and the PyTorch parity harness. Then builds the unit tests under
+# tests, the PyTorch parity harness and the reference comparisons (tiktoken,
+# Hugging Face tokenizers/transformers, scikit-learn). Then builds the unit tests under
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs them.
 # Usage: scripts/test.sh [--no-sanitize]
 # Environment: TESSERA_TEST_JOBS (build parallelism, default nproc).
@@ -8,7 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 jobs=${TESSERA_TEST_JOBS:-$(nproc)}
 
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=OFF >/dev/null
+# tiktoken / tokenizers / transformers, the language-model references (PyPI, on Debian's torch).
+ref_python=$(scripts/setup_pyref.sh | tail -n 1)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_BUILD_BENCH=OFF \
+      -DTESSERA_REF_PYTHON="$ref_python" >/dev/null
 ninja -C build -j"$jobs"
 ctest --test-dir build --output-on-failure
 mkdir -p docs

@@ -19,3 +19,4 @@
 #include "tessera/ops/loss.h"
 #include "tessera/ops/norm.h"
 #include "tessera/ops/reduce.h"
+#include "tessera/ops/rope.h"

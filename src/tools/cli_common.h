@@ -17,6 +17,10 @@ struct Command {
 // Each cmd_*.cpp defines one of these; main.cpp lists them.
 Command add_train_command(CLI::App& app);
 Command add_eval_command(CLI::App& app);
+Command add_tokenizer_command(CLI::App& app);
+Command add_data_command(CLI::App& app);
+Command add_pretrain_command(CLI::App& app);
+Command add_generate_command(CLI::App& app);
 
 // Parses a JSON config file; errors name the file (and nlohmann's line/column).
 nlohmann::json read_config(const std::string& path);

@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   CLI::App app{"Tessera: train, evaluate and serve neural networks", "tessera"};
   app.set_version_flag("--version", "tessera 0.1.0");
   app.require_subcommand(1);
-  std::vector<Command> commands = {add_train_command(app), add_eval_command(app)};
+  std::vector<Command> commands = {add_train_command(app),    add_eval_command(app),     add_tokenizer_command(app),
+                                  add_data_command(app),     add_pretrain_command(app), add_generate_command(app)};
 
   if (argc < 2) {
     std::cout << app.help();

@@ -1,0 +1,110 @@
+// Text generation with a GPT and a tokenizer: prefill the prompt into a KV
+// cache, then decode one token per step with lm/sampling.h, streaming text as
+// it forms complete UTF-8, until a stop string, <|endoftext|>, max_new_tokens
+// or the context length.
+//
+// Batches are exact: every sequence has its own KV cache (prefilled alone with
+// its own prompt length, so no padding or attention mask is involved) and its
+// own random stream, and the sequences are decoded in lockstep, one (1, 1)
+// forward per live sequence per step. A sequence therefore yields the same
+// tokens alone or in any batch. (Batched (B, 1) decoding of equal-length
+// prompts would be faster, but BLAS may round a row differently at another
+// batch size, which can flip a sampled token.)
+//
+// Context policy (no sliding window): with block_size C and max_new_tokens N,
+// N must be < C (else an error). A prompt of more than C - N tokens keeps its
+// last C - N tokens and the result says so (prompt_truncated). So a sequence
+// never outgrows the context; if it did, it would stop with "length".
+//
+// Empty prompts: generation starts from <|endoftext|> (GPT-2's convention for
+// unconditional samples), counted as one prompt token; a tokenizer without it
+// makes an empty prompt an error.
+//
+// Token counts are exact: prompt_tokens are the ids fed to the model (after
+// truncation); completion_tokens are all ids sampled, including the
+// <|endoftext|> or the tokens of a stop string that ended the sequence (the
+// model computed them), even though the returned text leaves them out.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tessera/lm/sampling.h"
+#include "tessera/models/gpt.h"
+#include "tessera/text/tokenizer.h"
+
+namespace tessera::lm {
+
+struct GenerateOptions {
+  int64_t max_new_tokens = 64;
+  double temperature = 1.0;  // 0: greedy
+  int64_t top_k = 0;         // 0: off
+  double top_p = 1.0;        // 1: off
+  double repetition_penalty = 1.0;
+  // Sequence i draws from sequence_generator(seed, i), or from
+  // sequence_generator(seeds[i], 0) when `seeds` is given (one per prompt), so
+  // a request served inside any batch reproduces with its own seed.
+  uint64_t seed = 0;
+  std::vector<uint64_t> seeds{};
+  // A sequence stops at the first occurrence of any of these in its text; the
+  // text returned ends just before it (as OpenAI's `stop`).
+  std::vector<std::string> stop{};
+  bool stop_at_eot = true;       // stop when <|endoftext|> is sampled (not in the text)
+  bool allow_special_in_prompt = true;  // "<|endoftext|>" in a prompt is the special id
+};
+
+struct Completion {
+  std::string text;              // generated text only (no prompt, no stop string, no eot)
+  std::vector<int32_t> tokens;   // every sampled id, including a final eot / stop-string tokens
+  std::string finish_reason;     // "stop" (eot or stop string) | "length"
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  bool prompt_truncated = false;  // the prompt lost its first tokens to fit the context
+  int64_t prompt_tokens_dropped = 0;
+};
+
+// Called with each new piece of sequence `index`'s text as soon as it is
+// complete UTF-8 and cannot be the start of a stop string. A sequence's
+// pieces concatenate to its Completion::text (a trailing cut character, if the
+// output ends inside one, comes in the last piece as raw bytes).
+using StreamCallback = std::function<void(size_t index, std::string_view piece)>;
+
+// Generates a completion for every prompt. Grad mode is turned off inside.
+std::vector<Completion> generate(models::GPT& model, const text::Tokenizer& tokenizer,
+                                 const std::vector<std::string>& prompts, const GenerateOptions& opts,
+                                 const StreamCallback& on_text = {});
+// The same from token ids (an empty prompt starts from eot as above).
+std::vector<Completion> generate_ids(models::GPT& model, const text::Tokenizer& tokenizer,
+                                     const std::vector<std::vector<int32_t>>& prompts,
+                                     const GenerateOptions& opts, const StreamCallback& on_text = {});
+
+// A model plus the tokenizer it was trained with, from disk.
+struct LoadedGPT {
+  std::shared_ptr<models::GPT> model;
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  std::string checkpoint_dir;  // the folder the weights came from
+  std::string tokenizer_path;
+  std::string format;          // "tessera" | "hf-gpt2"
+  int64_t step = -1;           // Tessera checkpoints: the training step
+};
+
+// `dir` is one of
+//   - a Tessera checkpoint folder: config.json with the GPT config under
+//     "model" ({"model": {"vocab_size": ..., ...}, "step": N, ...}),
+//     model.safetensors, tokenizer.json (here or in the run folder above);
+//   - a pretraining run folder: its newest checkpoints/step-N;
+//   - a Hugging Face GPT-2 folder: config.json ("model_type": "gpt2") +
+//     model.safetensors, tokenizer.json or encoder.json + vocab.bpe.
+// `tokenizer_path` (a file or folder for text::load_tokenizer) overrides the
+// tokenizer found there. Errors name the folder or file: not found, a config
+// without a GPT config, weights whose names or shapes disagree with the config
+// (each tensor named with both shapes), a tokenizer with more ids than the
+// model has rows (a model may pad its vocabulary past the tokenizer's; the
+// padded ids are never sampled).
+LoadedGPT load_gpt_checkpoint(const std::string& dir, const std::string& tokenizer_path = "");
+
+}  // namespace tessera::lm

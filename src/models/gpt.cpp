@@ -1,0 +1,268 @@
+// GPT of models/gpt.h: GPT-2 blocks (pre-norm attention + MLP with residuals)
+// and the LLaMA-style options, one forward for training and for cached
+// decoding. Shapes: B batch, T new positions, C = n_embd, H heads, D = C / H,
+// S = positions attended (cache length + T).
+#include "tessera/models/gpt.h"
+
+#include <cmath>
+
+#include "tessera/autograd/grad_mode.h"
+#include "tessera/core/error.h"
+#include "tessera/nn/init.h"
+#include "tessera/nn/layers.h"
+#include "tessera/ops/activation.h"
+#include "tessera/ops/attention.h"
+#include "tessera/ops/dropout.h"
+#include "tessera/ops/elementwise.h"
+#include "tessera/ops/indexing.h"
+#include "tessera/ops/linalg.h"
+#include "tessera/ops/rope.h"
+
+namespace tessera::models {
+
+namespace {
+
+// What one forward pass shares with every block.
+struct Step {
+  bool training = false;
+  double dropout = 0.0;
+  Generator* gen = nullptr;
+  int64_t start = 0;       // absolute position of the first new token
+  Tensor cos, sin;         // (T, D/2) rotary tables for the new positions (rope only)
+  KVCache* cache = nullptr;
+  Tensor mask;             // (T, S) bool, bottom-right causal; undefined when is_causal suffices
+
+  Tensor drop(const Tensor& x) const { return training && dropout > 0 ? tessera::dropout(x, dropout, true, *gen) : x; }
+};
+
+std::shared_ptr<nn::Module> make_norm(const GPTConfig& c) {
+  if (c.norm == "rmsnorm") return std::make_shared<nn::RMSNorm>(nn::RMSNormOptions{{c.n_embd}, c.norm_eps, true});
+  return std::make_shared<nn::LayerNorm>(nn::LayerNormOptions{{c.n_embd}, c.norm_eps, true, c.bias});
+}
+
+class CausalSelfAttention : public nn::Module {
+ public:
+  explicit CausalSelfAttention(const GPTConfig& c) : Module("CausalSelfAttention"), c_(c) {
+    c_attn = register_module("c_attn", std::make_shared<nn::Linear>(c.n_embd, 3 * c.n_embd, c.bias));
+    c_proj = register_module("c_proj", std::make_shared<nn::Linear>(c.n_embd, c.n_embd, c.bias));
+  }
+
+  // x (B, T, C) -> (B, T, C); `layer` picks this block's cache buffers.
+  Tensor forward(const Tensor& x, const Step& s, size_t layer) {
+    const int64_t B = x.size(0), T = x.size(1), C = c_.n_embd, H = c_.n_head, D = C / H;
+    Tensor qkv = c_attn->forward(x).view({B, T, 3, H, D});  // one GEMM for q, k and v
+    Tensor q = qkv.select(2, 0).transpose(1, 2);            // (B, H, T, D) strided views
+    Tensor k = qkv.select(2, 1).transpose(1, 2);
+    Tensor v = qkv.select(2, 2).transpose(1, 2);
+    if (c_.position == "rope") {
+      q = rotary_embedding(q, s.cos, s.sin);  // contiguous (B, H, T, D)
+      k = rotary_embedding(k, s.cos, s.sin);
+    }
+    if (s.cache) {
+      // Append in place, then attend over the filled prefix: a view, so a
+      // decode step never copies the cache as a whole.
+      Tensor& kb = s.cache->k[layer];  // (B, H, max_len, D)
+      Tensor& vb = s.cache->v[layer];
+      kb.narrow(2, s.start, T).copy_(k);
+      vb.narrow(2, s.start, T).copy_(v);
+      k = kb.narrow(2, 0, s.start + T);  // (B, H, S, D)
+      v = vb.narrow(2, 0, s.start + T);
+    }
+    const double p = s.training ? s.dropout : 0.0;
+    Tensor y = s.mask.defined() ? scaled_dot_product_attention(q, k, v, s.mask, false, p, std::nullopt, s.gen)
+                                : scaled_dot_product_attention(q, k, v, Tensor(), /*is_causal=*/T > 1 || !s.cache,
+                                                               p, std::nullopt, s.gen);
+    y = y.transpose(1, 2).reshape({B, T, C});  // (B, T, C), heads side by side
+    return s.drop(c_proj->forward(y));
+  }
+
+  std::shared_ptr<nn::Linear> c_attn, c_proj;
+
+ private:
+  GPTConfig c_;
+};
+
+class MLP : public nn::Module {
+ public:
+  explicit MLP(const GPTConfig& c) : Module("MLP"), swiglu_(c.mlp == "swiglu") {
+    const int64_t h = c.hidden_dim();
+    c_fc = register_module("c_fc", std::make_shared<nn::Linear>(c.n_embd, h, c.bias));
+    if (swiglu_) c_gate = register_module("c_gate", std::make_shared<nn::Linear>(c.n_embd, h, c.bias));
+    c_proj = register_module("c_proj", std::make_shared<nn::Linear>(h, c.n_embd, c.bias));
+  }
+
+  Tensor forward(const Tensor& x, const Step& s) {
+    Tensor h = swiglu_ ? mul(silu(c_gate->forward(x)), c_fc->forward(x)) : gelu(c_fc->forward(x), "tanh");
+    return s.drop(c_proj->forward(h));
+  }
+
+  std::shared_ptr<nn::Linear> c_fc, c_gate, c_proj;
+
+ private:
+  bool swiglu_;
+};
+
+class Block : public nn::Module {
+ public:
+  explicit Block(const GPTConfig& c) : Module("Block") {
+    ln_1 = register_module("ln_1", make_norm(c));
+    attn = register_module("attn", std::make_shared<CausalSelfAttention>(c));
+    ln_2 = register_module("ln_2", make_norm(c));
+    mlp = register_module("mlp", std::make_shared<MLP>(c));
+  }
+
+  Tensor forward(const Tensor& x, const Step& s, size_t layer) {
+    Tensor h = add(x, attn->forward(ln_1->forward(x), s, layer));
+    return add(h, mlp->forward(ln_2->forward(h), s));
+  }
+
+  std::shared_ptr<nn::Module> ln_1, ln_2;
+  std::shared_ptr<CausalSelfAttention> attn;
+  std::shared_ptr<MLP> mlp;
+};
+
+// The "transformer." level of the parameter names.
+class Trunk : public nn::Module {
+ public:
+  explicit Trunk(const GPTConfig& c) : Module("GPTTransformer") {
+    wte = register_module("wte", std::make_shared<nn::Embedding>(c.vocab_size, c.n_embd));
+    if (c.position == "learned") wpe = register_module("wpe", std::make_shared<nn::Embedding>(c.block_size, c.n_embd));
+    h = register_module("h", std::make_shared<nn::ModuleList>());
+    for (int64_t i = 0; i < c.n_layer; ++i) {
+      blocks.push_back(std::make_shared<Block>(c));
+      h->push_back(blocks.back());
+    }
+    ln_f = register_module("ln_f", make_norm(c));
+  }
+  std::shared_ptr<nn::Embedding> wte, wpe;
+  std::shared_ptr<nn::ModuleList> h;
+  std::vector<std::shared_ptr<Block>> blocks;
+  std::shared_ptr<nn::Module> ln_f;
+};
+
+}  // namespace
+
+struct GPT::Impl {
+  std::shared_ptr<Trunk> transformer;
+  std::shared_ptr<nn::Linear> lm_head;  // only when untied
+  Generator dropout_gen;
+  Tensor rope_cos, rope_sin;  // (block_size, D/2)
+
+  // idx (B, T) -> logits (B, T, V) for positions start .. start + T - 1.
+  Tensor run(const GPTConfig& c, bool training, const Tensor& idx, int64_t start, KVCache* cache,
+             bool last_only = false) {
+    const int64_t T = idx.size(1);
+    Step s;
+    s.training = training;
+    s.dropout = c.dropout;
+    s.gen = &dropout_gen;
+    s.start = start;
+    s.cache = cache;
+    if (cache && start > 0 && T > 1) {
+      // Bottom-right causal: query i (absolute start + i) sees keys j <= start + i.
+      Tensor rows = arange(start, start + T).view({T, 1});
+      Tensor cols = arange(0, start + T).view({1, start + T});
+      s.mask = le(cols, rows);  // (T, S)
+    }
+    Tensor x = transformer->wte->forward(idx);  // (B, T, C)
+    if (c.position == "learned") {
+      x = add(x, transformer->wpe->weight.narrow(0, start, T));  // + (T, C), broadcast over B
+    } else {
+      s.cos = rope_cos.narrow(0, start, T);
+      s.sin = rope_sin.narrow(0, start, T);
+    }
+    x = s.drop(x);
+    for (size_t l = 0; l < transformer->blocks.size(); ++l) x = transformer->blocks[l]->forward(x, s, l);
+    if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
+    x = transformer->ln_f->forward(x);
+    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, T, V)
+  }
+};
+
+GPT::GPT(const GPTConfig& config, uint64_t seed) : Module("GPT"), impl_(std::make_shared<Impl>()), config_(config) {
+  config_.validate();
+  const GPTConfig& c = config_;
+  impl_->transformer = register_module("transformer", std::make_shared<Trunk>(c));
+  if (!c.tie_embeddings) impl_->lm_head = register_module("lm_head", std::make_shared<nn::Linear>(c.n_embd, c.vocab_size, false));
+  // Separate streams for weights and dropout, both derived from the seed.
+  Generator init_gen(seed);
+  impl_->dropout_gen = Generator(seed ^ 0x9E3779B97F4A7C15ull);
+  const double proj_std = 0.02 / std::sqrt(2.0 * static_cast<double>(c.n_layer));
+  NoGradGuard no_grad;
+  for (auto& [name, p] : named_parameters()) {
+    Tensor t = p;
+    if (t.dim() == 2) {
+      const bool residual = name.size() >= 13 && name.compare(name.size() - 13, 13, "c_proj.weight") == 0;
+      nn::init::normal_(t, 0.0, residual ? proj_std : 0.02, &init_gen);
+    } else if (name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0) {
+      nn::init::zeros_(t);
+    }
+  }
+  if (c.position == "rope") {
+    auto [cs, sn] = rotary_tables(0, c.block_size, c.head_dim(), c.rope_theta);
+    impl_->rope_cos = cs;
+    impl_->rope_sin = sn;
+  }
+}
+
+Generator& GPT::dropout_generator() { return impl_->dropout_gen; }
+
+namespace {
+void check_idx(const Tensor& idx, const GPTConfig& c) {
+  TSR_CHECK(idx.defined() && idx.dtype() == DType::I64 && idx.dim() == 2, ShapeError,
+            "GPT: expected token ids (B, T) of dtype int64, got ",
+            idx.defined() ? dtype_name(idx.dtype()) + std::string(" ") + shape_str(idx.shape()) : "undefined");
+  TSR_CHECK(idx.size(1) >= 1, ShapeError, "GPT: need at least one position, got shape ", shape_str(idx.shape()));
+}
+}  // namespace
+
+Tensor GPT::forward(const Tensor& idx) {
+  check_idx(idx, config_);
+  TSR_CHECK(idx.size(1) <= config_.block_size, ShapeError, "GPT: sequence length ", idx.size(1),
+            " exceeds block_size ", config_.block_size);
+  return impl_->run(config_, is_training(), idx, 0, nullptr);
+}
+
+Tensor GPT::forward(const Tensor& idx, KVCache& cache, bool last_only) {
+  check_idx(idx, config_);
+  const int64_t B = idx.size(0), T = idx.size(1), L = config_.n_layer;
+  TSR_CHECK(static_cast<int64_t>(cache.k.size()) == L && static_cast<int64_t>(cache.v.size()) == L, Error,
+            "GPT: KV cache has ", cache.k.size(), " layers, the model ", L, " (use make_cache)");
+  TSR_CHECK(cache.k[0].size(0) == B, ShapeError, "GPT: KV cache was made for batch ", cache.k[0].size(0),
+            ", got token ids of shape ", shape_str(idx.shape()));
+  TSR_CHECK(cache.length >= 0 && cache.length + T <= cache.max_len, ShapeError, "GPT: KV cache holds ",
+            cache.length, " of ", cache.max_len, " positions; ", T, " more do not fit");
+  TSR_CHECK(cache.length + T <= config_.block_size, ShapeError, "GPT: position ", cache.length + T - 1,
+            " is beyond block_size ", config_.block_size);
+  NoGradGuard no_grad;
+  Tensor logits = impl_->run(config_, is_training(), idx, cache.length, &cache, last_only);
+  cache.length += T;
+  return logits;
+}
+
+KVCache GPT::make_cache(int64_t batch, int64_t max_len) const {
+  TSR_CHECK(batch > 0 && max_len > 0 && max_len <= config_.block_size, ShapeError,
+            "GPT: make_cache needs batch > 0 and 0 < max_len <= block_size (", config_.block_size, "), got batch ",
+            batch, ", max_len ", max_len);
+  KVCache cache;
+  cache.max_len = max_len;
+  const Shape shape{batch, config_.n_head, max_len, config_.head_dim()};  // (B, H, max_len, D)
+  for (int64_t l = 0; l < config_.n_layer; ++l) {
+    cache.k.push_back(zeros(shape));
+    cache.v.push_back(zeros(shape));
+  }
+  return cache;
+}
+
+int64_t GPT::count_parameters(bool non_embedding) const {
+  int64_t n = num_parameters();  // the tied matrix is registered once
+  if (non_embedding && config_.position == "learned") n -= config_.block_size * config_.n_embd;
+  return n;
+}
+
+double GPT::flops_per_token(int64_t T) const {
+  return 6.0 * static_cast<double>(count_parameters(true)) +
+         12.0 * static_cast<double>(config_.n_layer * config_.n_embd * T);
+}
+
+}  // namespace tessera::models

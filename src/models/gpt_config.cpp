@@ -1,0 +1,116 @@
+// GPTConfig: JSON round trip and validation (models/gpt.h). JSON is the
+// checkpoint form of the architecture, so unknown keys are errors: a typo
+// ("n_embed") must not silently fall back to a default.
+#include <cmath>
+#include <functional>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "tessera/core/error.h"
+#include "tessera/models/gpt.h"
+
+namespace tessera::models {
+
+using nlohmann::json;
+
+int64_t GPTConfig::hidden_dim() const {
+  if (mlp_hidden > 0) return mlp_hidden;
+  if (mlp == "swiglu") {
+    // LLaMA's 2/3 of 4 * n_embd keeps the parameter count of a 4x GELU MLP
+    // with three matrices; rounded up to a multiple of 64 for GEMM-friendly sizes.
+    const int64_t h = (8 * n_embd + 2) / 3;
+    return (h + 63) / 64 * 64;
+  }
+  return 4 * n_embd;
+}
+
+void GPTConfig::validate() const {
+  auto positive = [](const char* name, int64_t v) {
+    TSR_CHECK(v > 0, Error, "GPTConfig: ", name, " must be positive, got ", v);
+  };
+  positive("vocab_size", vocab_size);
+  positive("block_size", block_size);
+  positive("n_layer", n_layer);
+  positive("n_head", n_head);
+  positive("n_embd", n_embd);
+  TSR_CHECK(n_embd % n_head == 0, Error, "GPTConfig: n_embd (", n_embd, ") must be a multiple of n_head (", n_head,
+            ")");
+  TSR_CHECK(mlp_hidden >= 0, Error, "GPTConfig: mlp_hidden must be >= 0 (0 = default), got ", mlp_hidden);
+  TSR_CHECK(dropout >= 0.0 && dropout < 1.0, Error, "GPTConfig: dropout must be in [0, 1), got ", dropout);
+  TSR_CHECK(norm == "layernorm" || norm == "rmsnorm", Error, "GPTConfig: norm must be \"layernorm\" or \"rmsnorm\", got \"",
+            norm, "\"");
+  TSR_CHECK(position == "learned" || position == "rope", Error,
+            "GPTConfig: position must be \"learned\" or \"rope\", got \"", position, "\"");
+  TSR_CHECK(mlp == "gelu" || mlp == "swiglu", Error, "GPTConfig: mlp must be \"gelu\" or \"swiglu\", got \"", mlp,
+            "\"");
+  TSR_CHECK(norm_eps > 0.0, Error, "GPTConfig: norm_eps must be positive, got ", norm_eps);
+  if (position == "rope") {
+    TSR_CHECK(head_dim() % 2 == 0, Error, "GPTConfig: rope needs an even head dim, got n_embd / n_head = ",
+              head_dim());
+    TSR_CHECK(rope_theta > 0.0, Error, "GPTConfig: rope_theta must be positive, got ", rope_theta);
+  }
+}
+
+std::string GPTConfig::to_json() const {
+  json j = {{"vocab_size", vocab_size}, {"block_size", block_size}, {"n_layer", n_layer},
+            {"n_head", n_head},         {"n_embd", n_embd},         {"dropout", dropout},
+            {"bias", bias},             {"norm", norm},             {"position", position},
+            {"mlp", mlp},               {"mlp_hidden", mlp_hidden}, {"norm_eps", norm_eps},
+            {"rope_theta", rope_theta}, {"tie_embeddings", tie_embeddings}};
+  return j.dump(2);
+}
+
+GPTConfig GPTConfig::from_json(const std::string& json_text) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("GPTConfig: invalid JSON: ") + e.what());
+  }
+  TSR_CHECK(j.is_object(), Error, "GPTConfig: expected a JSON object, got ", j.type_name());
+  GPTConfig c;
+  auto integer = [](int64_t& field) {
+    return [&field](const std::string& k, const json& v) {
+      TSR_CHECK(v.is_number_integer(), Error, "GPTConfig: \"", k, "\" must be an integer, got ", v.dump());
+      field = v.get<int64_t>();
+    };
+  };
+  auto number = [](double& field) {
+    return [&field](const std::string& k, const json& v) {
+      TSR_CHECK(v.is_number(), Error, "GPTConfig: \"", k, "\" must be a number, got ", v.dump());
+      field = v.get<double>();
+    };
+  };
+  auto boolean = [](bool& field) {
+    return [&field](const std::string& k, const json& v) {
+      TSR_CHECK(v.is_boolean(), Error, "GPTConfig: \"", k, "\" must be true or false, got ", v.dump());
+      field = v.get<bool>();
+    };
+  };
+  auto text = [](std::string& field) {
+    return [&field](const std::string& k, const json& v) {
+      TSR_CHECK(v.is_string(), Error, "GPTConfig: \"", k, "\" must be a string, got ", v.dump());
+      field = v.get<std::string>();
+    };
+  };
+  const std::map<std::string, std::function<void(const std::string&, const json&)>> fields = {
+      {"vocab_size", integer(c.vocab_size)}, {"block_size", integer(c.block_size)}, {"n_layer", integer(c.n_layer)},
+      {"n_head", integer(c.n_head)},         {"n_embd", integer(c.n_embd)},         {"dropout", number(c.dropout)},
+      {"bias", boolean(c.bias)},             {"norm", text(c.norm)},                {"position", text(c.position)},
+      {"mlp", text(c.mlp)},                  {"mlp_hidden", integer(c.mlp_hidden)}, {"norm_eps", number(c.norm_eps)},
+      {"rope_theta", number(c.rope_theta)},  {"tie_embeddings", boolean(c.tie_embeddings)}};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    auto f = fields.find(it.key());
+    if (f == fields.end()) {
+      std::string known;
+      for (const auto& [k, _] : fields) known += (known.empty() ? "" : ", ") + k;
+      throw Error("GPTConfig: unknown key \"" + it.key() + "\" (known: " + known + ")");
+    }
+    f->second(it.key(), it.value());
+  }
+  c.validate();
+  return c;
+}
+
+}  // namespace tessera::models

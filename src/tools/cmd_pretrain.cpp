@@ -1,0 +1,89 @@
+// `tessera pretrain`: a GPT recipe (examples/gpt_*.json) + token shards from
+// `tessera data prepare` -> lm::pretrain (lm/pretrain.h).
+#include <filesystem>
+#include <iostream>
+#include <optional>
+
+#include "cli_common.h"
+#include "tessera/lm/pretrain.h"
+#include "tessera/text/shards.h"
+#include "tessera/text/tokenizer.h"
+#include "tessera/train/checkpoint.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace tessera::cli {
+namespace {
+
+struct PretrainArgs {
+  std::string config, data, out, tokenizer;
+  std::optional<int64_t> steps, batch_size, eval_every;
+  std::optional<double> lr, peak_flops;
+  std::optional<uint64_t> seed;
+  std::optional<int> threads;
+  int64_t stop_after = 0;
+  bool resume = false, quiet = false;
+};
+
+int run_pretrain(const PretrainArgs& a) {
+  json cfg = read_config(a.config);
+  TSR_CHECK(cfg.is_object(), Error, "config file '", a.config, "' must hold a JSON object");
+  // Flags override the recipe; the effective recipe is what checkpoints and summary.json record.
+  if (a.steps) cfg["train"]["steps"] = *a.steps;
+  if (a.batch_size) cfg["train"]["batch_size"] = *a.batch_size;
+  if (a.eval_every) cfg["train"]["eval_every"] = *a.eval_every;
+  if (a.lr) cfg["optimizer"]["lr"] = *a.lr;
+  if (a.seed) cfg["train"]["seed"] = *a.seed;
+  if (a.threads) cfg["train"]["threads"] = *a.threads;
+  if (a.peak_flops) cfg["train"]["peak_flops"] = *a.peak_flops;
+  lm::PretrainOptions o;
+  o.resume = a.resume;
+  o.quiet = a.quiet;
+  o.stop_after_steps = a.stop_after;
+  if (!a.tokenizer.empty()) {
+    // Its canonical form goes beside the run; its fingerprint must match the shards'.
+    auto tok = text::load_tokenizer(a.tokenizer);
+    std::error_code ec;
+    fs::create_directories(a.out, ec);
+    o.tokenizer_file = (fs::path(a.out) / "tokenizer.json").string();
+    tok->save(o.tokenizer_file);
+    o.tokenizer_fingerprint = text::tokenizer_fingerprint(*tok);
+  }
+  auto res = lm::pretrain(cfg.dump(), a.data, a.out, o);
+  if (res.stop_reason == "interrupted") {
+    std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
+              << train::checkpoint_dir(a.out, res.steps) << "\n";
+  } else {
+    std::cout << "pretraining finished (" << res.steps << " steps, train loss " << res.train_loss;
+    if (res.val_loss) std::cout << ", val loss " << *res.val_loss;
+    std::cout << "); summary: " << (fs::path(a.out) / "summary.json").string() << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+Command add_pretrain_command(CLI::App& app) {
+  auto a = std::make_shared<PretrainArgs>();
+  auto* p = app.add_subcommand("pretrain", "Pretrain a GPT on token shards (see examples/gpt_*.json)");
+  p->add_option("-c,--config", a->config, "recipe file (JSON)")->required();
+  p->add_option("-d,--data", a->data, "token shard folder from `tessera data prepare`")->required();
+  p->add_option("-o,--out", a->out, "output folder: metrics.jsonl, summary.json, checkpoints/")->required();
+  p->add_option("--tokenizer", a->tokenizer,
+                "tokenizer to record in checkpoints (default: the data folder's tokenizer.json); must match the shards");
+  p->add_option("--steps", a->steps, "override train.steps");
+  p->add_option("--batch-size", a->batch_size, "override train.batch_size");
+  p->add_option("--lr", a->lr, "override optimizer.lr");
+  p->add_option("--seed", a->seed, "override train.seed");
+  p->add_option("--threads", a->threads, "override train.threads (0 = all cores)");
+  p->add_option("--eval-every", a->eval_every, "override train.eval_every");
+  p->add_option("--peak-flops", a->peak_flops, "peak FLOP/s for the MFU estimate (default 2.2e11: 2 cores x ~110 GFLOP/s)");
+  p->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
+  p->add_flag("-q,--quiet", a->quiet, "no progress output");
+  p->add_option("--stop-after", a->stop_after,
+                "checkpoint and exit after this step, as if interrupted (to test --resume)");
+  return {p, [a] { return run_pretrain(*a); }};
+}
+
+}  // namespace tessera::cli

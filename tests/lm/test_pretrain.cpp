@@ -1,0 +1,209 @@
+// GPT pretraining (lm/pretrain.h) on a tiny corpus with a tiny model: the loss
+// falls, an interrupted + resumed run ends bit-identical to an uninterrupted
+// one, a NaN loss stops with the last good checkpoint, and mismatched
+// checkpoints / recipes are clear errors.
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "tessera/core/parallel.h"
+#include "tessera/lm/pretrain.h"
+#include "tessera/text/shards.h"
+#include "tessera/train/checkpoint.h"
+#include "test_util.h"
+#include "text/test_shards_tokenizer.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace tessera;
+using tessera::test_util::ByteTokenizer;
+using tessera::test_util::expect_error;
+
+namespace {
+
+lm::PretrainOptions opts(bool resume = false, int64_t stop_after = 0, std::optional<uint64_t> fingerprint = {}) {
+  lm::PretrainOptions o;
+  o.resume = resume;
+  o.quiet = true;
+  o.stop_after_steps = stop_after;
+  o.tokenizer_fingerprint = fingerprint;
+  return o;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class PretrainTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / (std::string("tessera_pretrain_") + std::to_string(::getpid()) + "_" + info->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "corpus");
+    // Highly regular text: a model that learns anything beats ln(257) = 5.55 quickly.
+    const char* words[] = {"the cat sat on the mat. ", "a dog ran to the park. ", "the sun is hot today. "};
+    for (int d = 0; d < 24; ++d) {
+      std::string doc;
+      for (int k = 0; k < 6; ++k) doc += words[(d + k) % 3];
+      std::ofstream(dir_ / "corpus" / ("doc" + std::to_string(100 + d) + ".txt")) << doc;
+    }
+    text::PrepareOptions o;
+    o.inputs = {(dir_ / "corpus").string()};
+    o.out_dir = data_dir();
+    o.val_docs = 4;
+    o.verbose = false;
+    text::prepare_shards(ByteTokenizer(), o);
+    prev_threads_ = get_num_threads();
+  }
+  void TearDown() override {
+    set_num_threads(prev_threads_);
+    fs::remove_all(dir_);
+  }
+  std::string data_dir() const { return (dir_ / "data").string(); }
+  std::string out(const std::string& name) const { return (dir_ / name).string(); }
+
+  static json recipe(int64_t steps) {
+    json r = json::parse(R"({
+      "model": {"block_size": 16, "n_layer": 1, "n_head": 2, "n_embd": 32},
+      "optimizer": {"type": "adamw", "lr": 0.01, "weight_decay": 0.1, "betas": [0.9, 0.95]},
+      "schedule": {"type": "cosine", "warmup_steps": 5, "min_lr": 0.001},
+      "train": {"batch_size": 8, "clip_grad_norm": 1.0, "eval_every": 10, "eval_batches": 2,
+                "log_every": 5, "seed": 3, "threads": 1, "checkpoint": {"keep_last": 2}}
+    })");
+    r["train"]["steps"] = steps;
+    return r;
+  }
+  std::vector<json> metrics(const std::string& run) {
+    std::vector<json> lines;
+    std::ifstream in(fs::path(run) / "metrics.jsonl");
+    std::string l;
+    while (std::getline(in, l)) lines.push_back(json::parse(l));
+    return lines;
+  }
+  fs::path dir_;
+  int prev_threads_ = 1;
+};
+
+TEST_F(PretrainTest, LossFallsAndOutputsAreWritten) {
+  json r = recipe(40);
+  auto res = lm::pretrain(r.dump(), data_dir(), out("run"), opts());
+  EXPECT_EQ(res.steps, 40);
+  EXPECT_EQ(res.stop_reason, "completed");
+  auto lines = metrics(out("run"));
+  ASSERT_GE(lines.size(), 5u);
+  double first = lines.front().at("loss"), last = lines.back().at("loss");
+  EXPECT_GT(first, 4.5);  // about ln(257) at the start
+  EXPECT_LT(last, 2.5) << "train loss did not fall: " << first << " -> " << last;
+  std::vector<double> vals;
+  for (const auto& l : lines)
+    if (l.contains("val_loss")) vals.push_back(l["val_loss"]);
+  ASSERT_EQ(vals.size(), 4u);  // steps 10, 20, 30, 40
+  EXPECT_LT(vals.back(), vals.front());
+  ASSERT_TRUE(res.val_loss.has_value());
+  EXPECT_LT(*res.val_loss, 2.5);
+  EXPECT_GT(lines.back().at("tokens_per_second").get<double>(), 0);
+  EXPECT_GT(lines.back().at("mfu").get<double>(), 0);
+
+  json s = json::parse(slurp(fs::path(out("run")) / "summary.json"));
+  EXPECT_EQ(s["steps"], 40);
+  EXPECT_EQ(s["tokens"], 40 * 8 * 16);
+  EXPECT_DOUBLE_EQ(s["val_loss"].get<double>(), *res.val_loss);
+  EXPECT_GT(s["num_parameters"].get<int64_t>(), 0);
+  EXPECT_EQ(s["model"]["vocab_size"], 257);  // taken from the shards
+  // keep_last 2: checkpoints at the evaluations 30 and 40 remain.
+  EXPECT_EQ(train::list_checkpoints(out("run")), (std::vector<int64_t>{30, 40}));
+  fs::path ck = train::checkpoint_dir(out("run"), 40);
+  EXPECT_EQ(slurp(ck / "tokenizer.json"), slurp(fs::path(data_dir()) / "tokenizer.json"));
+
+  // The checkpoint rebuilds the same model: same validation loss.
+  auto loaded = lm::load_gpt_checkpoint(out("run"));
+  EXPECT_EQ(loaded.step, 40);
+  EXPECT_EQ(loaded.config.n_embd, 32);
+  EXPECT_EQ(loaded.tokenizer_file, (ck / "tokenizer.json").string());
+  auto data = text::open_token_data(data_dir());
+  auto b = data.val.sequential(0, 8, 16);
+  Tensor logits = loaded.model->forward(b.x);
+  EXPECT_EQ(logits.shape(), (Shape{8, 16, 257}));
+}
+
+TEST_F(PretrainTest, ResumeIsBitExact) {
+  json r = recipe(30);
+  r["model"]["dropout"] = 0.1;  // the dropout stream must resume too
+  r["train"]["grad_accum"] = 2;
+  auto full = lm::pretrain(r.dump(), data_dir(), out("full"), opts());
+  auto part = lm::pretrain(r.dump(), data_dir(), out("split"), opts(false, 13));
+  EXPECT_EQ(part.stop_reason, "interrupted");
+  EXPECT_EQ(part.steps, 13);
+  EXPECT_EQ(train::latest_checkpoint(out("split")), 13);
+  auto rest = lm::pretrain(r.dump(), data_dir(), out("split"), opts(true));
+  EXPECT_EQ(rest.steps, 30);
+  std::string a = slurp(fs::path(train::checkpoint_dir(out("full"), 30)) / "model.safetensors");
+  std::string b = slurp(fs::path(train::checkpoint_dir(out("split"), 30)) / "model.safetensors");
+  ASSERT_FALSE(a.empty());
+  EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run's";
+  EXPECT_TRUE(slurp(fs::path(train::checkpoint_dir(out("full"), 30)) / "optimizer.bin") ==
+              slurp(fs::path(train::checkpoint_dir(out("split"), 30)) / "optimizer.bin"))
+      << "resumed AdamW state differs";
+  EXPECT_DOUBLE_EQ(*full.val_loss, *rest.val_loss);
+  // The resumed log reads as one run: each logged step once.
+  std::vector<int64_t> steps;
+  for (const auto& l : metrics(out("split"))) steps.push_back(l["step"]);
+  std::vector<int64_t> want;
+  for (const auto& l : metrics(out("full"))) want.push_back(l["step"]);
+  EXPECT_EQ(steps, want);
+}
+
+TEST_F(PretrainTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
+  json r = recipe(20);
+  r["optimizer"]["lr"] = 1e30;  // the first update blows the weights up
+  r["schedule"] = {{"type", "constant"}};
+  r["train"]["clip_grad_norm"] = 0;
+  r["train"]["checkpoint"]["every"] = 1;
+  std::string msg;
+  try {
+    lm::pretrain(r.dump(), data_dir(), out("nan"), opts());
+    ADD_FAILURE() << "expected NonFiniteLossError";
+  } catch (const lm::NonFiniteLossError& e) {
+    msg = e.what();
+  }
+  auto last = train::latest_checkpoint(out("nan"));
+  ASSERT_TRUE(last.has_value());
+  EXPECT_NE(msg.find("step " + std::to_string(*last + 1) + ": loss is"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("last good checkpoint is " + train::checkpoint_dir(out("nan"), *last)), std::string::npos) << msg;
+  json s = json::parse(slurp(fs::path(out("nan")) / "summary.json"));
+  EXPECT_EQ(s["stop_reason"], "nonfinite_loss");
+  EXPECT_EQ(s["steps"], *last);
+}
+
+TEST_F(PretrainTest, MismatchedCheckpointsAndRecipesAreErrors) {
+  json r = recipe(4);
+  lm::pretrain(r.dump(), data_dir(), out("run"), opts(false, 2));
+  json wider = r;
+  wider["model"]["n_embd"] = 48;
+  expect_error<Error>([&] { lm::pretrain(wider.dump(), data_dir(), out("run"), opts(true)); },
+                      {"--resume", "another GPT config", "model.n_embd is 32 there, 48 here"});
+  json small = r;
+  small["model"]["vocab_size"] = 100;
+  expect_error<Error>([&] { lm::pretrain(small.dump(), data_dir(), out("x"), opts()); },
+                      {"model.vocab_size is 100", "257"});
+  json typo = r;
+  typo["train"]["stpes"] = 3;
+  expect_error<Error>([&] { lm::pretrain(typo.dump(), data_dir(), out("x"), opts()); }, "train.stpes");
+  json longer = r;
+  longer["train"]["seq_len"] = 32;
+  expect_error<Error>([&] { lm::pretrain(longer.dump(), data_dir(), out("x"), opts()); },
+                      "seq_len 32 exceeds model.block_size 16");
+  expect_error<Error>(
+      [&] { lm::pretrain(r.dump(), data_dir(), out("x"), opts(false, 0, 12345)); },
+      {"meta.json", "fingerprint"});
+}
+
+}  // namespace
