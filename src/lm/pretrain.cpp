@@ -371,33 +371,4 @@ PretrainResult pretrain(const std::string& recipe_json, const std::string& data_
   return p.run();
 }
 
-LoadedGPT load_gpt_checkpoint(const std::string& path) {
-  std::string dir = path;
-  if (!fs::exists(fs::path(dir) / "config.json")) {
-    auto s = train::latest_checkpoint(path);
-    TSR_CHECK(s, Error, "checkpoint ", path, ": neither a step-N folder (no config.json) nor a run folder with checkpoints");
-    dir = train::checkpoint_dir(path, *s);
-  }
-  json c;
-  try {
-    c = json::parse(train::read_checkpoint_config(dir));
-  } catch (const json::exception& e) {
-    throw Error("checkpoint " + dir + ": config.json is malformed: " + e.what());
-  }
-  TSR_CHECK(c.value("task", std::string()) == "language_model" && c.contains("model"), Error, "checkpoint ", dir,
-            ": not a GPT checkpoint (config.json has task ", c.value("task", std::string("?")), ", no \"model\")");
-  LoadedGPT out;
-  out.dir = dir;
-  out.step = c.value("step", int64_t{0});
-  out.config = models::GPTConfig::from_json(c["model"].dump());
-  out.recipe_json = c.value("recipe", json::object()).dump();
-  out.model = std::make_shared<models::GPT>(out.config);
-  auto weights = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
-  out.model->load_state_dict(weights.tensors);
-  out.model->eval();
-  fs::path tok = fs::path(dir) / "tokenizer.json";
-  if (fs::exists(tok)) out.tokenizer_file = tok.string();
-  return out;
-}
-
 }  // namespace tessera::lm

@@ -16,8 +16,6 @@
 using nlohmann::json;
 
 namespace tessera::cli {
-Command add_generate_command(CLI::App& app);
-
 namespace {
 
 struct GenerateArgs {

@@ -10,8 +10,12 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tessera/autograd/grad_mode.h"
 #include "tessera/core/parallel.h"
+#include "tessera/lm/generate.h"
 #include "tessera/lm/pretrain.h"
+#include "tessera/ops/loss.h"
+#include "tessera/text/char_tokenizer.h"
 #include "tessera/text/shards.h"
 #include "tessera/train/checkpoint.h"
 #include "test_util.h"
@@ -122,16 +126,42 @@ TEST_F(PretrainTest, LossFallsAndOutputsAreWritten) {
   EXPECT_EQ(train::list_checkpoints(out("run")), (std::vector<int64_t>{30, 40}));
   fs::path ck = train::checkpoint_dir(out("run"), 40);
   EXPECT_EQ(slurp(ck / "tokenizer.json"), slurp(fs::path(data_dir()) / "tokenizer.json"));
+}
 
-  // The checkpoint rebuilds the same model: same validation loss.
-  auto loaded = lm::load_gpt_checkpoint(out("run"));
-  EXPECT_EQ(loaded.step, 40);
-  EXPECT_EQ(loaded.config.n_embd, 32);
-  EXPECT_EQ(loaded.tokenizer_file, (ck / "tokenizer.json").string());
-  auto data = text::open_token_data(data_dir());
-  auto b = data.val.sequential(0, 8, 16);
-  Tensor logits = loaded.model->forward(b.x);
-  EXPECT_EQ(logits.shape(), (Shape{8, 16, 257}));
+// The checkpoint folder alone is enough for generation (lm/generate.h's loader):
+// weights, GPT config and the tokenizer (a real one here: a char tokenizer fitted by prepare).
+TEST_F(PretrainTest, CheckpointLoadsForGeneration) {
+  text::PrepareOptions o;
+  o.inputs = {(dir_ / "corpus").string()};
+  o.out_dir = out("chardata");
+  o.val_docs = 4;
+  o.verbose = false;
+  text::prepare_shards(
+      [](const std::vector<std::string_view>& docs) -> std::unique_ptr<text::Tokenizer> {
+        return std::make_unique<text::CharTokenizer>(text::CharTokenizer::from_corpus(docs, {"<|endoftext|>"}));
+      },
+      o);
+  auto res = lm::pretrain(recipe(4).dump(), out("chardata"), out("charrun"), opts());
+  ASSERT_EQ(res.steps, 4);
+  auto loaded = lm::load_gpt_checkpoint(out("charrun"));
+  EXPECT_EQ(loaded.format, "tessera");
+  EXPECT_EQ(loaded.step, 4);
+  // The tokenizer comes from the checkpoint folder itself (its tokenizer.json copy).
+  EXPECT_EQ(loaded.tokenizer_path.rfind(train::checkpoint_dir(out("charrun"), 4), 0), 0u) << loaded.tokenizer_path;
+  auto data = text::open_token_data(out("chardata"));
+  EXPECT_EQ(loaded.tokenizer->vocab_size(), data.vocab_size);
+  EXPECT_EQ(loaded.model->config().n_embd, 32);
+  // Same weights as trained: the loaded model's val loss equals the run's final one.
+  loaded.model->eval();
+  NoGradGuard ng;
+  double sum = 0;
+  for (int64_t i = 0; i < 2; ++i) {
+    auto b = data.val.sequential(i, 8, 16);
+    Tensor logits = loaded.model->forward(b.x);
+    sum += cross_entropy(logits.reshape({8 * 16, data.vocab_size}), b.y.reshape({8 * 16})).item();
+  }
+  ASSERT_TRUE(res.val_loss.has_value());
+  EXPECT_DOUBLE_EQ(sum / 2, *res.val_loss);
 }
 
 TEST_F(PretrainTest, ResumeIsBitExact) {

@@ -204,7 +204,9 @@ TEST(Sampling, TopPOnLargeRowsMatchesFullSort) {
       for (size_t i = 0; i < row.size(); ++i) mismatched += (got[i] > 0) != static_cast<bool>(kept[i]);
       EXPECT_EQ(mismatched, 0u) << "scale " << scale << " top_p " << top_p << " kept " << keep;
       for (size_t i = 0; i < row.size(); ++i) {
-        if (kept[i]) ASSERT_NEAR(got[i], q[i] / mass, 1e-12);
+        if (kept[i]) {
+          ASSERT_NEAR(got[i], q[i] / mass, 1e-12);
+        }
       }
     }
   }

@@ -216,7 +216,9 @@ TEST_F(ShardsTest, WindowsAreSeededShiftedAndResumable) {
   for (int64_t r = 0; r < 4; ++r) {
     for (int64_t t = 0; t < T; ++t) {
       EXPECT_EQ(y[r * T + t], x[r * T + t] + 1);
-      if (t > 0) EXPECT_EQ(x[r * T + t], x[r * T + t - 1] + 1);
+      if (t > 0) {
+        EXPECT_EQ(x[r * T + t], x[r * T + t - 1] + 1);
+      }
     }
   }
   // Uniform over starts: many draws reach both shards and both ends.

@@ -102,9 +102,10 @@ struct LoadedGPT {
 // `tokenizer_path` (a file or folder for text::load_tokenizer) overrides the
 // tokenizer found there. Errors name the folder or file: not found, a config
 // without a GPT config, weights whose names or shapes disagree with the config
-// (each tensor named with both shapes), a tokenizer with more ids than the
-// model has rows (a model may pad its vocabulary past the tokenizer's; the
-// padded ids are never sampled).
+// (each tensor named with both shapes), a tokenizer whose size does not fit the
+// model's vocab_size (both named). A model may pad its vocabulary past the
+// tokenizer's by fewer than 128 ids (nanoGPT's 50304 for 50257); generation
+// never samples the padded ids.
 LoadedGPT load_gpt_checkpoint(const std::string& dir, const std::string& tokenizer_path = "");
 
 }  // namespace tessera::lm

@@ -77,16 +77,7 @@ class NonFiniteLossError : public Error {
 PretrainResult pretrain(const std::string& recipe_json, const std::string& data_dir, const std::string& out_dir,
                         const PretrainOptions& options = {});
 
-// A GPT rebuilt from a pretraining checkpoint: `dir` is a step-N folder or a
-// run's output folder (its newest checkpoint).
-struct LoadedGPT {
-  std::shared_ptr<models::GPT> model;  // in eval mode
-  models::GPTConfig config;
-  int64_t step = 0;
-  std::string dir;             // the step-N folder
-  std::string tokenizer_file;  // <dir>/tokenizer.json ("" when the checkpoint has none)
-  std::string recipe_json;
-};
-LoadedGPT load_gpt_checkpoint(const std::string& dir);
+// Loading a checkpoint for generation: lm/generate.h's load_gpt_checkpoint
+// reads these folders (config.json "model", model.safetensors, tokenizer.json).
 
 }  // namespace tessera::lm
