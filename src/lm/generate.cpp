@@ -3,6 +3,7 @@
 #include "tessera/lm/generate.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -103,7 +104,10 @@ class Decoder {
         if (s.done) continue;
         accept(s, i);
         if (s.done) continue;
+        auto t0 = Clock::now();
         s.next = step(s, {s.out.tokens.back()});
+        s.out.decode_seconds += seconds_since(t0);
+        ++s.out.decode_steps;
         live = true;
       }
     }
@@ -137,14 +141,26 @@ class Decoder {
       return;
     }
     s.cache = model_.make_cache(1, static_cast<int64_t>(ids.size()) + opts_.max_new_tokens);
+    auto t0 = Clock::now();
     s.next = step(s, ids);
+    s.out.prefill_seconds = seconds_since(t0);
   }
 
-  // Feeds `ids` at the cache's next positions; returns the token sampled after them.
+  using Clock = std::chrono::steady_clock;
+  static double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+
+  // Feeds `ids` at the cache's next positions; returns the token sampled after
+  // them. Without the KV cache the cache is only scratch: it is cleared and the
+  // whole history (which already ends with `ids`) is fed from position 0.
   int32_t step(Sequence& s, const std::vector<int32_t>& ids) {
-    std::vector<int64_t> v(ids.begin(), ids.end());
+    const std::vector<int32_t>& feed = opts_.use_kv_cache ? ids : s.history;
+    if (!opts_.use_kv_cache) s.cache.reset();
+    std::vector<int64_t> v(feed.begin(), feed.end());
     Tensor idx = from_vector<int64_t>(v, {1, static_cast<int64_t>(v.size())});
-    std::vector<float> row = last_logits(model_.forward(idx, s.cache));
+    // last_only: a prompt's other positions need no output projection (V wide).
+    std::vector<float> row = last_logits(model_.forward(idx, s.cache, /*last_only=*/true));
     return sample_token(row, sampling_, s.gen, s.history);
   }
 

@@ -3,12 +3,14 @@
 // decoding, and loading GPT-2's encoder.json + vocab.bpe.
 #include "tessera/text/bpe.h"
 
+#include <algorithm>
 #include <climits>
 #include <fstream>
 #include <queue>
 #include <sstream>
 
 #include "tessera/core/error.h"
+#include "tessera/core/parallel.h"
 #include "text_io.h"
 #include "utf8.h"
 
@@ -148,7 +150,7 @@ void ByteLevelBPE::encode_piece(std::string_view piece, std::vector<int32_t>& ou
   out.insert(out.end(), ids.begin(), ids.end());
 }
 
-void ByteLevelBPE::encode_ordinary(std::string_view text, std::vector<int32_t>& out) const {
+void ByteLevelBPE::encode_ordinary(std::string_view text, std::vector<int32_t>& out, PieceCache* local) const {
   for (size_t pos = 0; pos < text.size();) {
     size_t end = gpt2_piece_end(text, pos);
     std::string_view piece = text.substr(pos, end - pos);
@@ -162,6 +164,18 @@ void ByteLevelBPE::encode_ordinary(std::string_view text, std::vector<int32_t>& 
       continue;
     }
     std::string key(piece);
+    if (local != nullptr) {
+      auto it = local->find(key);
+      if (it != local->end()) {
+        out.insert(out.end(), it->second.begin(), it->second.end());
+        continue;
+      }
+      size_t start = out.size();
+      encode_piece(piece, out);
+      if (local->size() >= kCacheEntries) local->clear();
+      local->emplace(std::move(key), std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(start), out.end()));
+      continue;
+    }
     {
       std::lock_guard<std::mutex> lock(cache_mu_);
       auto it = cache_.find(key);
@@ -178,21 +192,104 @@ void ByteLevelBPE::encode_ordinary(std::string_view text, std::vector<int32_t>& 
   }
 }
 
-std::vector<int32_t> ByteLevelBPE::encode(std::string_view text, bool allow_special) const {
-  std::vector<int32_t> out;
-  out.reserve(text.size() / 3 + 4);
+void ByteLevelBPE::encode_with_specials(std::string_view text, bool allow_special, std::vector<int32_t>& out,
+                                        PieceCache* local) const {
   if (!allow_special || specials_.empty()) {
-    encode_ordinary(text, out);
-    return out;
+    encode_ordinary(text, out, local);
+    return;
   }
   size_t from = 0;
   while (true) {
     SpecialHit hit = next_special(text, from, specials_);
-    encode_ordinary(text.substr(from, hit.pos - from), out);
+    encode_ordinary(text.substr(from, hit.pos - from), out, local);
     if (hit.len == 0) break;
     out.push_back(hit.id);
     from = hit.pos + hit.len;
   }
+}
+
+std::vector<int32_t> ByteLevelBPE::encode(std::string_view text, bool allow_special) const {
+  std::vector<int32_t> out;
+  out.reserve(text.size() / 3 + 4);
+  encode_with_specials(text, allow_special, out, nullptr);
+  return out;
+}
+
+bool bpe_safe_split(std::string_view text, size_t pos) {
+  if (pos == 0 || pos >= text.size()) return false;
+  auto at = [&](size_t i) { return static_cast<unsigned char>(text[i]); };
+  auto graph = [](unsigned char c) { return c >= 0x21 && c <= 0x7E; };
+  // One '\n' after a non-space: a longer whitespace run at the end of the left
+  // part would be one piece there (\s+(?!\S) succeeds at the end of text) but
+  // two in the whole text.
+  if (at(pos - 1) == '\n' && graph(at(pos))) return pos >= 2 && graph(at(pos - 2));
+  if (at(pos) != ' ' || !graph(at(pos - 1)) || pos + 1 >= text.size()) return false;
+  unsigned char next = at(pos + 1);
+  return (next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z');
+}
+
+std::vector<int32_t> ByteLevelBPE::encode_parallel(std::string_view text, bool allow_special,
+                                                   size_t chunk_bytes) const {
+  // Work units: ordinary spans cut at safe points, and special tokens (id >= 0).
+  struct Unit {
+    size_t begin, end;
+    int32_t special;
+  };
+  std::vector<Unit> units;
+  auto add_span = [&](size_t begin, size_t end) {
+    while (begin < end) {
+      size_t cut = end;
+      if (end - begin > chunk_bytes + chunk_bytes / 2) {
+        // The first safe point at or after the target; none -> the rest is one unit.
+        for (size_t p = begin + std::max<size_t>(chunk_bytes, 1); p < end; ++p)
+          if (bpe_safe_split(text, p)) {
+            cut = p;
+            break;
+          }
+      }
+      units.push_back({begin, cut, -1});
+      begin = cut;
+    }
+  };
+  size_t from = 0;
+  while (true) {
+    SpecialHit hit = (allow_special && !specials_.empty()) ? next_special(text, from, specials_)
+                                                           : SpecialHit{text.size(), -1, 0};
+    add_span(from, hit.pos);
+    if (hit.len == 0) break;
+    units.push_back({hit.pos, hit.pos + hit.len, hit.id});
+    from = hit.pos + hit.len;
+  }
+  std::vector<std::vector<int32_t>> parts(units.size());
+  parallel_for(0, static_cast<int64_t>(units.size()), 1, [&](int64_t lo, int64_t hi) {
+    PieceCache local;
+    for (int64_t u = lo; u < hi; ++u) {
+      const Unit& unit = units[static_cast<size_t>(u)];
+      auto& ids = parts[static_cast<size_t>(u)];
+      if (unit.special >= 0) {
+        ids.push_back(unit.special);
+        continue;
+      }
+      ids.reserve((unit.end - unit.begin) / 3 + 4);
+      encode_ordinary(text.substr(unit.begin, unit.end - unit.begin), ids, &local);
+    }
+  });
+  size_t total = 0;
+  for (const auto& p : parts) total += p.size();
+  std::vector<int32_t> out;
+  out.reserve(total);
+  for (const auto& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+std::vector<std::vector<int32_t>> ByteLevelBPE::encode_batch(const std::vector<std::string_view>& texts,
+                                                             bool allow_special) const {
+  std::vector<std::vector<int32_t>> out(texts.size());
+  parallel_for(0, static_cast<int64_t>(texts.size()), 1, [&](int64_t lo, int64_t hi) {
+    PieceCache local;
+    for (int64_t i = lo; i < hi; ++i)
+      encode_with_specials(texts[static_cast<size_t>(i)], allow_special, out[static_cast<size_t>(i)], &local);
+  });
   return out;
 }
 

@@ -2,7 +2,11 @@
 // run or step folder, or a Hugging Face GPT-2 folder). One prompt streams to
 // stdout as the text forms; several print one after another when done; json
 // prints one object per line per prompt with finish_reason and token usage.
-// Statistics and warnings go to stderr so stdout holds only the output.
+// Statistics and warnings go to stderr so stdout holds only the output; the
+// timing separates the prefill (prompt) from the decode steps, whose tokens/s
+// is the figure to compare (json also carries it per prompt under "timing").
+// --no-kv-cache recomputes the whole sequence every step: the baseline that
+// shows what the KV cache saves.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -25,7 +29,7 @@ struct GenerateArgs {
   double temperature = 1.0, top_p = 1.0, repetition_penalty = 1.0;
   int64_t top_k = 0;
   uint64_t seed = 0;
-  bool no_stream = false, ignore_eot = false;
+  bool no_stream = false, ignore_eot = false, no_kv_cache = false;
   std::optional<int> threads;
 };
 
@@ -56,6 +60,7 @@ int run_generate(const GenerateArgs& a) {
   o.seed = a.seed;
   o.stop = a.stop;
   o.stop_at_eot = !a.ignore_eot;
+  o.use_kv_cache = !a.no_kv_cache;
   lm::validate({.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
                 .repetition_penalty = o.repetition_penalty});  // before the slow load
   auto loaded = lm::load_gpt_checkpoint(a.checkpoint, a.tokenizer);
@@ -75,10 +80,15 @@ int run_generate(const GenerateArgs& a) {
   auto results = lm::generate(*loaded.model, *loaded.tokenizer, prompts, o, cb);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  int64_t completion_total = 0;
+  int64_t completion_total = 0, prompt_total = 0, decode_steps = 0;
+  double prefill_secs = 0, decode_secs = 0;
   for (size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
     completion_total += r.completion_tokens;
+    prompt_total += r.prompt_tokens;
+    prefill_secs += r.prefill_seconds;
+    decode_secs += r.decode_seconds;
+    decode_steps += r.decode_steps;
     if (r.prompt_truncated)
       std::cerr << "warning: prompt " << i << " was longer than the context allows with --max-new-tokens "
                 << o.max_new_tokens << " (block_size " << cfg.block_size << "); its first " << r.prompt_tokens_dropped
@@ -88,11 +98,18 @@ int run_generate(const GenerateArgs& a) {
                 {"prompt", prompts[i]},
                 {"text", r.text},
                 {"finish_reason", r.finish_reason},
+                {"tokens", r.tokens},  // every sampled id (for exact comparisons)
                 {"usage",
                  {{"prompt_tokens", r.prompt_tokens},
                   {"completion_tokens", r.completion_tokens},
                   {"total_tokens", r.prompt_tokens + r.completion_tokens}}},
-                {"prompt_truncated", r.prompt_truncated}};
+                {"prompt_truncated", r.prompt_truncated},
+                {"kv_cache", o.use_kv_cache},
+                {"timing",
+                 {{"prefill_seconds", r.prefill_seconds},
+                  {"decode_seconds", r.decode_seconds},
+                  {"decode_steps", r.decode_steps},
+                  {"decode_tokens_per_second", r.decode_tokens_per_second()}}}};
       // Text cut inside a UTF-8 character (by max_new_tokens) becomes U+FFFD here.
       std::cout << j.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
     } else if (stream) {
@@ -115,7 +132,12 @@ int run_generate(const GenerateArgs& a) {
             << "); tokenizer: " << loaded.tokenizer_path << " (" << loaded.tokenizer->kind() << ", "
             << loaded.tokenizer->vocab_size() << " ids)\n";
   std::cerr << "generated " << completion_total << " tokens in " << secs << " s ("
-            << (secs > 0 ? static_cast<double>(completion_total) / secs : 0.0) << " tokens/s, prefill included)\n";
+            << (secs > 0 ? static_cast<double>(completion_total) / secs : 0.0) << " tokens/s, prefill included"
+            << (o.use_kv_cache ? "" : ", no KV cache") << ")\n";
+  // Sequences run one after another within a step, so summed times are wall time.
+  std::cerr << "prefill: " << prompt_total << " prompt tokens in " << prefill_secs << " s; decode: " << decode_steps
+            << " steps in " << decode_secs << " s ("
+            << (decode_secs > 0 ? static_cast<double>(decode_steps) / decode_secs : 0.0) << " tokens/s)\n";
   return 0;
 }
 
@@ -144,6 +166,8 @@ Command add_generate_command(CLI::App& app) {
   g->add_option("--stop", ga->stop, "stop string, repeatable; not included in the output (use $'\\n' for a newline)")
       ->allow_extra_args(false);
   g->add_flag("--ignore-eot", ga->ignore_eot, "keep going after <|endoftext|>");
+  g->add_flag("--no-kv-cache", ga->no_kv_cache,
+              "recompute the whole sequence at every step (slow; the baseline the KV cache is measured against)");
   g->add_flag("--no-stream", ga->no_stream, "print a single prompt's text only when done");
   g->add_option("--format", ga->format, "text (default) or json (one object per prompt per line)")
       ->check(CLI::IsMember({"text", "json"}));

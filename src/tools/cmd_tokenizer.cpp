@@ -1,6 +1,7 @@
-// `tessera tokenizer train|encode|decode|convert`: train a byte-level BPE or
-// character vocabulary from text files, and encode/decode with any tokenizer
-// load_tokenizer() reads (text/tokenizer.h).
+// `tessera tokenizer train|encode|decode|convert|bench`: train a byte-level BPE
+// or character vocabulary from text files, encode/decode with any tokenizer
+// load_tokenizer() reads (text/tokenizer.h), and measure encoding speed
+// (bench/tokenizer_compare.sh puts it beside tiktoken and HF tokenizers).
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -11,6 +12,7 @@
 
 #include "cli_common.h"
 #include "tessera/core/error.h"
+#include "tessera/core/parallel.h"
 #include "tessera/text/bpe.h"
 #include "tessera/text/bpe_trainer.h"
 #include "tessera/text/char_tokenizer.h"
@@ -28,6 +30,8 @@ struct TokArgs {
   int64_t vocab_size = 0, min_frequency = 2;
   std::string kind = "bpe", out, tokenizer, text, input, format = "ids", ids;
   bool no_special = false;
+  int threads = 1, repeat = 1, runs = 5;
+  bool json = false;
 };
 
 std::string read_all(std::istream& in) { return {std::istreambuf_iterator<char>(in), {}}; }
@@ -156,6 +160,39 @@ int run_convert(const TokArgs& a) {
   return 0;
 }
 
+// Encoding speed: the input (repeated --repeat times) encoded --runs times
+// with encode_parallel on --threads threads; each run starts with empty piece
+// caches, so every run pays the same warm-up. Prints best and median MB/s.
+int run_bench(const TokArgs& a) {
+  TSR_CHECK(a.threads >= 1 && a.repeat >= 1 && a.runs >= 1, Error,
+            "--threads, --repeat and --runs must be >= 1");
+  auto tok = text::load_tokenizer(a.tokenizer);
+  std::string one = read_file(a.input), input;
+  input.reserve(one.size() * static_cast<size_t>(a.repeat));
+  for (int r = 0; r < a.repeat; ++r) input += one;
+  set_num_threads(a.threads);
+  std::vector<double> mbps;
+  size_t tokens = 0;
+  for (int r = 0; r < a.runs; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto ids = tok->encode_parallel(input, !a.no_special);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    tokens = ids.size();
+    mbps.push_back(static_cast<double>(input.size()) / 1e6 / s);
+  }
+  std::vector<double> sorted = mbps;
+  std::sort(sorted.begin(), sorted.end());
+  double best = sorted.back(), median = sorted[sorted.size() / 2];
+  if (a.json) {
+    std::cout << "{\"bytes\": " << input.size() << ", \"tokens\": " << tokens << ", \"threads\": " << a.threads
+              << ", \"runs\": " << a.runs << ", \"best_mb_s\": " << best << ", \"median_mb_s\": " << median << "}\n";
+  } else {
+    std::cout << "encoded " << input.size() << " bytes -> " << tokens << " tokens on " << a.threads
+              << " thread(s): best " << best << " MB/s, median " << median << " MB/s over " << a.runs << " runs\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 Command add_tokenizer_command(CLI::App& app) {
@@ -188,7 +225,17 @@ Command add_tokenizer_command(CLI::App& app) {
   convert->add_option("-t,--tokenizer", a->tokenizer, "tokenizer path (as for encode)")->required();
   convert->add_option("-o,--out", a->out, "output tokenizer.json")->required();
 
-  return {cmd, [a, train, encode, decode, convert]() -> int {
+  auto* bench = cmd->add_subcommand("bench", "Measure encoding speed (MB/s) on a file");
+  bench->add_option("-t,--tokenizer", a->tokenizer, "tokenizer path (as for encode)")->required();
+  bench->add_option("-i,--input", a->input, "the text file to encode")->required();
+  bench->add_option("--threads", a->threads, "threads for encode_parallel (default 1)");
+  bench->add_option("--repeat", a->repeat, "encode the file repeated this many times (default 1)");
+  bench->add_option("--runs", a->runs, "timed runs; best and median are reported (default 5)");
+  bench->add_flag("--no-special", a->no_special, "encode special-token text as ordinary text");
+  bench->add_flag("--json", a->json, "print one JSON object");
+
+  return {cmd, [a, train, encode, decode, convert, bench]() -> int {
+            if (bench->parsed()) return run_bench(*a);
             if (train->parsed()) return run_train(*a);
             if (encode->parsed()) return run_encode(*a);
             if (decode->parsed()) return run_decode(*a);

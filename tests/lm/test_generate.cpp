@@ -171,6 +171,43 @@ TEST(Generate, KVCacheMatchesFullRecomputation) {
   EXPECT_EQ(got[0].tokens, want);
 }
 
+TEST(Generate, NoKVCacheRecomputesAndMatchesCachedPath) {
+  models::GPT m(tiny_config(), 9);
+  ByteTokenizer tok;
+  std::vector<std::string> prompts = {"It was a dark and stormy night", "x"};
+  GenerateOptions cached{.max_new_tokens = 16, .temperature = 0, .stop_at_eot = false};
+  GenerateOptions recompute = cached;
+  recompute.use_kv_cache = false;
+  auto a = generate(m, tok, prompts, cached);
+  auto b = generate(m, tok, prompts, recompute);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(a[i].tokens, b[i].tokens) << "prompt " << i;
+    EXPECT_EQ(a[i].text, b[i].text);
+    // Both equal the independent full-forward reference.
+    EXPECT_EQ(b[i].tokens, reference_decode(m, tok.encode(prompts[i], true), 16,
+                                            {.temperature = 0, .allowed_vocab = 257}, sequence_generator(0, i)));
+    // Timing: the first token comes from the prefill, every other from one decode step.
+    EXPECT_EQ(b[i].decode_steps, b[i].completion_tokens - 1);
+    EXPECT_EQ(a[i].decode_steps, 15);
+    EXPECT_GT(a[i].prefill_seconds, 0.0);
+    EXPECT_GT(a[i].decode_seconds, 0.0);
+    EXPECT_GT(a[i].decode_tokens_per_second(), 0.0);
+  }
+  // Sampled with the same seed: the same random stream, the same tokens.
+  GenerateOptions s{.max_new_tokens = 20, .temperature = 0.8, .top_k = 50, .seed = 4, .stop_at_eot = false};
+  auto sc = generate(m, tok, {prompts[0]}, s);
+  s.use_kv_cache = false;
+  EXPECT_EQ(generate(m, tok, {prompts[0]}, s)[0].tokens, sc[0].tokens);
+  // Near the context limit (block 48): truncation and the length stop behave alike.
+  GenerateOptions longer{.max_new_tokens = 20, .temperature = 0, .stop_at_eot = false};
+  std::string long_prompt(40, 'a');
+  auto lc = generate(m, tok, {long_prompt}, longer);
+  longer.use_kv_cache = false;
+  auto lr = generate(m, tok, {long_prompt}, longer);
+  EXPECT_EQ(lc[0].tokens, lr[0].tokens);
+  EXPECT_EQ(lr[0].prompt_tokens_dropped, 12);
+}
+
 TEST(Generate, BatchEqualsOneByOne) {
   models::GPT m(tiny_config(), 3);
   ByteTokenizer tok;
@@ -422,6 +459,18 @@ TEST(Generate, CommandLine) {
     EXPECT_EQ(j["finish_reason"], "length");
     EXPECT_EQ(j["usage"]["prompt_tokens"], want[i].prompt_tokens);
     EXPECT_EQ(j["usage"]["completion_tokens"], 10);
+  }
+  // json timing, and --no-kv-cache gives the same text.
+  std::tie(rc, out) = run_cli(base + " --prompt hello --format json --no-kv-cache", "2>/dev/null");
+  EXPECT_EQ(rc, 0);
+  {
+    auto j = nlohmann::json::parse(out);
+    EXPECT_EQ(j["text"], want[0].text);
+    EXPECT_EQ(j["kv_cache"], false);
+    EXPECT_EQ(j["timing"]["decode_steps"], 9);
+    EXPECT_GT(j["timing"]["decode_seconds"].get<double>(), 0.0);
+    EXPECT_GT(j["timing"]["prefill_seconds"].get<double>(), 0.0);
+    EXPECT_GT(j["timing"]["decode_tokens_per_second"].get<double>(), 0.0);
   }
   // Errors: one line on stderr, non-zero exit.
   std::tie(rc, out) = run_cli("generate --checkpoint " + (dir / "missing").string() + " --prompt x", "2>&1 >/dev/null");

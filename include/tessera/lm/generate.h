@@ -20,6 +20,19 @@
 // unconditional samples), counted as one prompt token; a tokenizer without it
 // makes an empty prompt an error.
 //
+// No-cache mode (use_kv_cache = false) is the baseline the KV cache is
+// measured against: every step recomputes the forward over the whole sequence
+// so far (prompt + sampled tokens), keeping nothing from the previous step.
+// It runs through the same forward as the cached path, from position 0 into a
+// scratch cache that is cleared before every step, and computes the output
+// projection for the last position only (as transformers' generate does with
+// logits_to_keep); so at temperature 0 it yields the cached path's tokens.
+//
+// Timing: each Completion says how long its prefill (the prompt's forward and
+// the first sample) and its decode steps (one forward + sample per further
+// token) took, measured around the model calls, so tokens/s can be reported
+// for decoding alone.
+//
 // Token counts are exact: prompt_tokens are the ids fed to the model (after
 // truncation); completion_tokens are all ids sampled, including the
 // <|endoftext|> or the tokens of a stop string that ended the sequence (the
@@ -55,6 +68,7 @@ struct GenerateOptions {
   std::vector<std::string> stop{};
   bool stop_at_eot = true;       // stop when <|endoftext|> is sampled (not in the text)
   bool allow_special_in_prompt = true;  // "<|endoftext|>" in a prompt is the special id
+  bool use_kv_cache = true;      // false: recompute the whole sequence every step (baseline)
 };
 
 struct Completion {
@@ -65,6 +79,12 @@ struct Completion {
   int64_t completion_tokens = 0;
   bool prompt_truncated = false;  // the prompt lost its first tokens to fit the context
   int64_t prompt_tokens_dropped = 0;
+  // Wall time of this sequence's model calls (forward + sampling). The first
+  // token comes from the prefill; each of the decode_steps computes one more.
+  double prefill_seconds = 0.0;
+  double decode_seconds = 0.0;
+  int64_t decode_steps = 0;
+  double decode_tokens_per_second() const { return decode_seconds > 0 ? decode_steps / decode_seconds : 0.0; }
 };
 
 // Called with each new piece of sequence `index`'s text as soon as it is

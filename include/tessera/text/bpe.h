@@ -36,6 +36,17 @@ size_t gpt2_piece_end(std::string_view text, size_t pos);
 // All pre-tokens of `text` in order; they concatenate back to `text`.
 std::vector<std::string_view> gpt2_pretokenize(std::string_view text);
 
+// True when `pos` (0 < pos < text.size()) is a place to cut text for
+// parallel encoding: a lone '\n' between printable ASCII characters (cut
+// after it), or ' ' between a printable ASCII character and an ASCII letter
+// (cut before it). Every GPT-2 pre-token ends there (whitespace pieces hold
+// only whitespace; other pieces take a space only at their start), the left
+// part does not end in a whitespace run (\s+(?!\S) would take a whole run at
+// the end of text but leave its last character in the whole text), and the
+// pattern has no look-behind, so the two sides pre-tokenize separately into
+// the same pieces.
+bool bpe_safe_split(std::string_view text, size_t pos);
+
 // GPT-2's reversible byte -> printable code point map (bytes_to_unicode in
 // openai/gpt-2), applied to every byte: the spelling vocab files use.
 std::string bytes_to_unicode(std::string_view bytes);
@@ -56,6 +67,18 @@ class ByteLevelBPE : public Tokenizer {
   static std::unique_ptr<ByteLevelBPE> from_gpt2_files(const std::string& encoder_json, const std::string& vocab_bpe);
 
   std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const override;
+  // encode() on all threads: special tokens are found first, then each
+  // ordinary span is cut into chunks of about chunk_bytes at bpe_safe_split()
+  // points, where the GPT-2 pattern always ends a pre-token and the next one
+  // does not depend on what came before, so the ids equal encode()'s exactly.
+  // Each worker keeps its own piece cache (no lock contention).
+  std::vector<int32_t> encode_parallel(std::string_view text, bool allow_special = true) const override {
+    return encode_parallel(text, allow_special, size_t{1} << 16);
+  }
+  std::vector<int32_t> encode_parallel(std::string_view text, bool allow_special, size_t chunk_bytes) const;
+  // Independent texts on all threads (like tiktoken's encode_ordinary_batch).
+  std::vector<std::vector<int32_t>> encode_batch(const std::vector<std::string_view>& texts,
+                                                 bool allow_special = true) const;
   std::string decode(const std::vector<int32_t>& ids) const override;
   std::string token_bytes(int32_t id) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(vocab_.size()); }
@@ -80,7 +103,11 @@ class ByteLevelBPE : public Tokenizer {
   const Merge* find_merge(int32_t a, int32_t b) const;
   void merge_small(std::vector<int32_t>& ids) const;
   void merge_large(std::vector<int32_t>& ids) const;
-  void encode_ordinary(std::string_view text, std::vector<int32_t>& out) const;
+  using PieceCache = std::unordered_map<std::string, std::vector<int32_t>>;
+  // local: a cache owned by the calling thread (no lock); null = the shared one.
+  void encode_ordinary(std::string_view text, std::vector<int32_t>& out, PieceCache* local = nullptr) const;
+  void encode_with_specials(std::string_view text, bool allow_special, std::vector<int32_t>& out,
+                            PieceCache* local) const;
 
   std::vector<std::string> vocab_;
   std::vector<std::pair<int32_t, int32_t>> merges_;
@@ -91,7 +118,7 @@ class ByteLevelBPE : public Tokenizer {
   std::unordered_map<uint64_t, Merge> merge_of_;
   // Pieces repeat a lot in text; caching their ids makes encoding several times faster.
   mutable std::mutex cache_mu_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  mutable PieceCache cache_;
 };
 
 }  // namespace tessera::text

@@ -30,6 +30,12 @@ class Tokenizer {
   // allow_special: literal special-token strings in the text (e.g.
   // "<|endoftext|>") become their ids; otherwise they are encoded as text.
   virtual std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const = 0;
+  // The same ids as encode(), computed on get_num_threads() threads where the
+  // tokenizer can split the text without changing the result (ByteLevelBPE);
+  // others encode on one thread.
+  virtual std::vector<int32_t> encode_parallel(std::string_view text, bool allow_special = true) const {
+    return encode(text, allow_special);
+  }
   // The exact bytes the ids stand for (may be invalid UTF-8 if the ids cut a character).
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   // The raw bytes of one token (for streaming; can be part of a UTF-8 character).
