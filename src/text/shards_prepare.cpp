@@ -2,6 +2,7 @@
 // ids -> train/val shards + meta.json; and opening such a folder again with
 // every shard checked against meta.json (text/shards.h).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -74,6 +75,21 @@ std::vector<std::string> split_documents(const std::string& text, const std::str
   return docs;
 }
 
+// Byte offset of the k-th character of `text` (characters as Python's str
+// counts them for UTF-8 text: every byte that is not a continuation byte
+// 10xxxxxx starts one), text.size() when k reaches the end; *count gets the total.
+size_t char_offset(const std::string& text, int64_t k, int64_t* count) {
+  int64_t seen = 0;
+  size_t at = text.size();
+  for (size_t i = 0; i < text.size(); ++i) {
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) continue;
+    if (seen == k) at = i;
+    ++seen;
+  }
+  *count = seen;
+  return at;
+}
+
 bool is_shard_name(const std::string& name) {
   return (name.rfind("train_", 0) == 0 || name.rfind("val_", 0) == 0) && name.size() > 4 &&
          name.substr(name.size() - 4) == ".bin";
@@ -89,6 +105,12 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
   TSR_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, Error, "data prepare: --val-fraction must be in [0, 1), got ",
             o.val_fraction);
   TSR_CHECK(o.shard_tokens > 0, Error, "data prepare: --shard-tokens must be positive, got ", o.shard_tokens);
+  TSR_CHECK(o.split == "documents" || o.split == "contiguous", Error,
+            "data prepare: --split must be documents or contiguous, got \"", o.split, "\"");
+  const bool contiguous = o.split == "contiguous";
+  TSR_CHECK(!contiguous || (o.doc_separator.empty() && !o.blank_line_docs && o.val_docs < 0), Error,
+            "data prepare: --split contiguous cuts the text at a character position; it takes no --doc-separator, "
+            "--blank-line-docs or --val-docs");
   PrepareResult res;
   auto notice = [&](const std::string& s) {
     if (o.verbose) std::printf("%s\n", s.c_str());
@@ -145,9 +167,22 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
   TSR_CHECK(!files.empty(), Error, "data prepare: no text files among the inputs");
 
   std::vector<std::string> docs;
-  for (const auto& f : files) {
-    auto d = split_documents(read_bytes(f), o.doc_separator, o.blank_line_docs);
-    for (auto& s : d) docs.push_back(std::move(s));
+  int64_t n_chars = 0, train_chars = 0;
+  if (contiguous) {
+    // nanoGPT's prepare.py: data[:int(n * 0.9)] and data[int(n * 0.9):] of the whole text.
+    std::string all;
+    for (const auto& f : files) all += read_bytes(f);
+    char_offset(all, 0, &n_chars);
+    train_chars = static_cast<int64_t>(std::floor(static_cast<double>(n_chars) * (1.0 - o.val_fraction)));
+    TSR_CHECK(train_chars > 0, Error, "data prepare: the inputs hold ", n_chars, " characters; none left for training");
+    size_t cut = char_offset(all, train_chars, &n_chars);
+    docs.push_back(all.substr(0, cut));
+    docs.push_back(all.substr(cut));
+  } else {
+    for (const auto& f : files) {
+      auto d = split_documents(read_bytes(f), o.doc_separator, o.blank_line_docs);
+      for (auto& s : d) docs.push_back(std::move(s));
+    }
   }
   const auto N = static_cast<int64_t>(docs.size());
   TSR_CHECK(N > 0, Error, "data prepare: the inputs hold no non-blank documents");
@@ -164,18 +199,20 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
   const int64_t vocab = tok.vocab_size();
   TSR_CHECK(vocab > 0, Error, "data prepare: the tokenizer reports vocab size ", vocab);
 
-  // ---- seeded train/val split by documents ----
+  // ---- seeded train/val split by documents (contiguous: the two parts above) ----
   int64_t n_val = o.val_docs >= 0 ? o.val_docs : static_cast<int64_t>(o.val_fraction * static_cast<double>(N) + 0.5);
+  if (contiguous) n_val = 1;
   if (o.val_docs < 0 && o.val_fraction > 0 && n_val == 0 && N >= 2) n_val = 1;
   TSR_CHECK(n_val < N || N == 0, Error, "data prepare: ", n_val, " validation documents leave none of the ", N,
             " for training");
   std::vector<int64_t> perm(static_cast<size_t>(N));
   for (int64_t i = 0; i < N; ++i) perm[i] = i;
-  for (int64_t i = N - 1; i > 0; --i) {  // Fisher-Yates on Philox(seed, i)
+  for (int64_t i = contiguous ? 0 : N - 1; i > 0; --i) {  // Fisher-Yates on Philox(seed, i)
     auto r = philox4x32(static_cast<uint64_t>(i), o.seed);
     uint64_t v = static_cast<uint64_t>(r[0]) << 32 | r[1];
     std::swap(perm[i], perm[v % static_cast<uint64_t>(i + 1)]);
   }
+  if (contiguous) std::swap(perm[0], perm[1]);  // val = docs[1], train = docs[0]
   std::vector<int64_t> val_idx(perm.begin(), perm.begin() + n_val), train_idx(perm.begin() + n_val, perm.end());
   std::sort(val_idx.begin(), val_idx.end());  // corpus order within a split
   std::sort(train_idx.begin(), train_idx.end());
@@ -193,7 +230,7 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
   std::string tok_bytes = read_bytes(tok_path);
   uint64_t fp = fnv1a64(tok_bytes.data(), tok_bytes.size());
   auto eot = tok.eot_id();
-  if (!eot) notice("note: the tokenizer has no <|endoftext|> token; documents are concatenated without a separator");
+  if (!eot && !contiguous) notice("note: the tokenizer has no <|endoftext|> token; documents are concatenated without a separator");
 
   json splits = json::object();
   auto write_split = [&](const char* name, const std::vector<int64_t>& idx, int64_t& total) {
@@ -212,7 +249,7 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
     };
     for (int64_t d : idx) {
       auto ids = tok.encode(docs[static_cast<size_t>(d)], /*allow_special=*/false);
-      if (eot) ids.push_back(*eot);
+      if (eot && !contiguous) ids.push_back(*eot);
       for (int32_t id : ids) {
         TSR_CHECK(id >= 0 && id < vocab, Error, "data prepare: the tokenizer produced id ", id,
                   " outside its vocabulary [0, ", vocab, ")");
@@ -236,6 +273,8 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
                        {"vocab_size", vocab},
                        {"eot_id", eot ? json(*eot) : json(nullptr)}};
   meta["dtype"] = vocab <= 65536 ? "uint16" : "uint32";
+  meta["split"] = o.split;
+  if (contiguous) meta["characters"] = {{"total", n_chars}, {"train", train_chars}, {"val", n_chars - train_chars}};
   meta["seed"] = o.seed;
   meta["val_fraction"] = o.val_fraction;
   if (o.val_docs >= 0) meta["val_docs"] = o.val_docs;
@@ -256,7 +295,13 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
     std::string n = e.path().filename().string();
     if (is_shard_name(n) && !now.count(n)) fs::remove(e.path(), ec);
   }
-  notice("prepared " + std::to_string(N) + " documents from " + std::to_string(files.size()) + " files: train " +
+  if (contiguous)
+    notice("prepared " + std::to_string(n_chars) + " characters from " + std::to_string(files.size()) +
+           " files (contiguous split): train " + std::to_string(train_chars) + " chars / " +
+           std::to_string(res.train_tokens) + " tokens, val " + std::to_string(n_chars - train_chars) + " chars / " +
+           std::to_string(res.val_tokens) + " tokens -> " + o.out_dir);
+  else
+    notice("prepared " + std::to_string(N) + " documents from " + std::to_string(files.size()) + " files: train " +
          std::to_string(res.train_documents) + " docs / " + std::to_string(res.train_tokens) + " tokens, val " +
          std::to_string(res.val_documents) + " docs / " + std::to_string(res.val_tokens) + " tokens -> " + o.out_dir);
   return res;

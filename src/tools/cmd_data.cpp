@@ -13,7 +13,7 @@ namespace tessera::cli {
 namespace {
 
 struct DataPrepareArgs {
-  std::string tokenizer, train_tokenizer, out, doc_separator;
+  std::string tokenizer, train_tokenizer, out, doc_separator, split = "documents";
   int64_t vocab_size = 4096;
   std::vector<std::string> inputs;
   double val_fraction = 0.1;
@@ -36,19 +36,26 @@ int run_data_prepare(const DataPrepareArgs& a) {
   o.seed = a.seed;
   o.doc_separator = a.doc_separator;
   o.blank_line_docs = a.blank_line_docs;
+  o.split = a.split;
   o.verbose = !a.quiet;
   if (!a.tokenizer.empty()) {
     auto tok = text::load_tokenizer(a.tokenizer);
     text::prepare_shards(*tok, o);
     return 0;
   }
-  // A tokenizer fitted to this corpus, with <|endoftext|> as the document separator.
+  // A tokenizer fitted to this corpus, with <|endoftext|> as the document
+  // separator. A contiguous split separates nothing, so its char tokenizer has
+  // no specials: nanoGPT's shakespeare_char vocabulary (the 65 symbols, sorted).
   std::string kind = a.train_tokenizer;
   int64_t vocab = a.vocab_size;
-  bool quiet = a.quiet;
+  bool quiet = a.quiet, contiguous = a.split == "contiguous";
   text::prepare_shards(
-      [kind, vocab, quiet](const std::vector<std::string_view>& docs) -> std::unique_ptr<text::Tokenizer> {
-        if (kind == "char") return std::make_unique<text::CharTokenizer>(text::CharTokenizer::from_corpus(docs, {"<|endoftext|>"}));
+      [kind, vocab, quiet, contiguous](const std::vector<std::string_view>& docs) -> std::unique_ptr<text::Tokenizer> {
+        if (kind == "char") {
+          std::vector<std::string> specials;
+          if (!contiguous) specials.push_back("<|endoftext|>");
+          return std::make_unique<text::CharTokenizer>(text::CharTokenizer::from_corpus(docs, specials));
+        }
         text::BpeTrainOptions bo;
         bo.vocab_size = vocab;
         bo.specials = {"<|endoftext|>"};
@@ -82,7 +89,7 @@ Command add_data_command(CLI::App& app) {
       ->check(CLI::Range(258, 1 << 20));
   prep->add_option("-i,--input", a->inputs, "text files and/or folders")->required()->expected(1, -1);
   prep->add_option("-o,--out", a->out, "output folder: train_*.bin, val_*.bin, tokenizer.json, meta.json")->required();
-  prep->add_option("--val-fraction", a->val_fraction, "share of documents held out for validation (default 0.1)")
+  prep->add_option("--val-fraction", a->val_fraction, "share of documents (--split contiguous: of characters) held out for validation (default 0.1)")
       ->check(CLI::Range(0.0, 0.999));
   prep->add_option("--val-docs", a->val_docs, "exact number of validation documents (overrides --val-fraction)")
       ->check(CLI::NonNegativeNumber);
@@ -93,6 +100,11 @@ Command add_data_command(CLI::App& app) {
                    "a line equal to this splits a file into documents (e.g. % for fortune files)");
   prep->add_flag("--blank-line-docs", a->blank_line_docs,
                  "blank lines split a file into documents (e.g. the speeches of Tiny Shakespeare)");
+  prep->add_option("--split", a->split,
+                   "documents (default): a seeded split of whole documents, <|endoftext|> after each; contiguous: "
+                   "nanoGPT's split, the concatenated inputs cut at character floor(n * (1 - val-fraction)), no "
+                   "separators (a trained char tokenizer then has no <|endoftext|>)")
+      ->check(CLI::IsMember({"documents", "contiguous"}));
   prep->add_flag("-q,--quiet", a->quiet, "no notices or summary");
   return {data, [a, prep] {
             if (prep->parsed()) return run_data_prepare(*a);

@@ -2,7 +2,8 @@
 //
 // `prepare_shards` turns text files into token ids (documents separated by the
 // tokenizer's <|endoftext|>), splits the documents into train/val with a seeded
-// shuffle, and writes DIR/{train,val}_NNNNNN.bin shards, DIR/tokenizer.json (the
+// shuffle (or, with split "contiguous", cuts the concatenated text at a
+// character position as nanoGPT's prepare.py does), and writes DIR/{train,val}_NNNNNN.bin shards, DIR/tokenizer.json (the
 // tokenizer's saved form, so training and generation need only this folder) and
 // DIR/meta.json (written last: its presence marks a complete folder).
 //
@@ -136,6 +137,11 @@ struct PrepareOptions {
   uint64_t seed = 1337;
   std::string doc_separator;        // non-empty: a line equal to it splits a file into documents
   bool blank_line_docs = false;     // blank lines split a file into documents (instead of doc_separator)
+  // "documents": the seeded document split above, <|endoftext|> after each
+  // document. "contiguous": nanoGPT's split: the inputs concatenated, the first
+  // floor(n * (1 - val_fraction)) of their n characters (UTF-8 code points) are
+  // train, the rest val, each part encoded as one text with no separators.
+  std::string split = "documents";
   bool verbose = true;              // notices (skipped files) and a summary on stdout
 };
 struct PrepareResult {
