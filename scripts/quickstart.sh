@@ -27,4 +27,4 @@ echo "== 2. fortunes: tokenizer + shards, pretrain a GPT, generate =="
 ./build/tessera generate --checkpoint "$OUT/gpt_fortunes" --prompt "A wise man" --prompt "Computers are" \
     --max-new-tokens 60 --temperature 0.8 --top-k 40 --seed 0
 echo "quickstart: summaries in $OUT/fashion_cnn/summary.json and $OUT/gpt_fortunes/summary.json;"
-echo "the full recipes are examples/fashion_mnist_cnn.json and examples/gpt_shakespeare_char.json"
+echo "the full recipes are examples/fashion_mnist_cnn.json and examples/shakespeare_char.json (nanoGPT's Shakespeare-char GPT)"
