@@ -293,27 +293,11 @@ std::vector<std::vector<int32_t>> ByteLevelBPE::encode_batch(const std::vector<s
   return out;
 }
 
-std::string ByteLevelBPE::token_bytes(int32_t id) const {
-  TSR_CHECK(id >= 0 && id < static_cast<int32_t>(vocab_.size()), IndexError, "token id ", id,
-            " is outside the vocabulary [0, ", vocab_.size(), ")");
-  return vocab_[id];
-}
+std::string ByteLevelBPE::token_bytes(int32_t id) const { return token_entry(vocab_, id); }
 
-std::string ByteLevelBPE::decode(const std::vector<int32_t>& ids) const {
-  std::string out;
-  for (int32_t id : ids) {
-    TSR_CHECK(id >= 0 && id < static_cast<int32_t>(vocab_.size()), IndexError, "token id ", id,
-              " is outside the vocabulary [0, ", vocab_.size(), ")");
-    out += vocab_[id];
-  }
-  return out;
-}
+std::string ByteLevelBPE::decode(const std::vector<int32_t>& ids) const { return decode_ids(vocab_, ids); }
 
-std::optional<int32_t> ByteLevelBPE::special_id(std::string_view text) const {
-  for (const auto& [t, id] : specials_)
-    if (t == text) return id;
-  return std::nullopt;
-}
+std::optional<int32_t> ByteLevelBPE::special_id(std::string_view text) const { return find_special(specials_, text); }
 
 std::unique_ptr<ByteLevelBPE> ByteLevelBPE::from_gpt2_files(const std::string& encoder_json,
                                                             const std::string& vocab_bpe) {

@@ -132,27 +132,11 @@ std::vector<int32_t> CharTokenizer::encode(std::string_view text, bool allow_spe
   return out;
 }
 
-std::string CharTokenizer::token_bytes(int32_t id) const {
-  TSR_CHECK(id >= 0 && id < static_cast<int32_t>(vocab_.size()), IndexError, "token id ", id,
-            " is outside the vocabulary [0, ", vocab_.size(), ")");
-  return vocab_[id];
-}
+std::string CharTokenizer::token_bytes(int32_t id) const { return token_entry(vocab_, id); }
 
-std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const {
-  std::string out;
-  for (int32_t id : ids) {
-    TSR_CHECK(id >= 0 && id < static_cast<int32_t>(vocab_.size()), IndexError, "token id ", id,
-              " is outside the vocabulary [0, ", vocab_.size(), ")");
-    out += vocab_[id];
-  }
-  return out;
-}
+std::string CharTokenizer::decode(const std::vector<int32_t>& ids) const { return decode_ids(vocab_, ids); }
 
-std::optional<int32_t> CharTokenizer::special_id(std::string_view text) const {
-  for (const auto& [t, id] : specials_)
-    if (t == text) return id;
-  return std::nullopt;
-}
+std::optional<int32_t> CharTokenizer::special_id(std::string_view text) const { return find_special(specials_, text); }
 
 void CharTokenizer::save(const std::string& path) const {
   nlohmann::ordered_json vocab = nlohmann::ordered_json::object();

@@ -113,4 +113,23 @@ nlohmann::ordered_json added_tokens_json(const std::vector<std::pair<std::string
   return arr;
 }
 
+const std::string& token_entry(const std::vector<std::string>& vocab, int32_t id) {
+  TSR_CHECK(id >= 0 && id < static_cast<int32_t>(vocab.size()), IndexError, "token id ", id,
+            " is outside the vocabulary [0, ", vocab.size(), ")");
+  return vocab[static_cast<size_t>(id)];
+}
+
+std::string decode_ids(const std::vector<std::string>& vocab, const std::vector<int32_t>& ids) {
+  std::string out;
+  for (int32_t id : ids) out += token_entry(vocab, id);
+  return out;
+}
+
+std::optional<int32_t> find_special(const std::vector<std::pair<std::string, int32_t>>& specials,
+                                    std::string_view text) {
+  for (const auto& [t, id] : specials)
+    if (t == text) return id;
+  return std::nullopt;
+}
+
 }  // namespace tessera::text

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,6 +31,14 @@ std::pair<int32_t, int32_t> parse_merge(std::string_view line, const std::unorde
                                         const std::string& where);
 std::pair<int32_t, int32_t> merge_ids(std::string_view left, std::string_view right,
                                       const std::unordered_map<std::string, int32_t>& id_of, const std::string& where);
+
+// The bytes of token `id` of a vocabulary, and the concatenated bytes of
+// `ids`; an id outside [0, V) is an IndexError naming it.
+const std::string& token_entry(const std::vector<std::string>& vocab, int32_t id);
+std::string decode_ids(const std::vector<std::string>& vocab, const std::vector<int32_t>& ids);
+// The id of a special token by its text, if present.
+std::optional<int32_t> find_special(const std::vector<std::pair<std::string, int32_t>>& specials,
+                                    std::string_view text);
 
 // The first special token at or after `from` (longest on a tie); len == 0 and
 // pos == text.size() when there is none.
