@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli_util.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/lm/generate.h"
@@ -402,32 +403,14 @@ TEST(Generate, LoadCheckpointFolders) {
 namespace {
 
 // The built `tessera` binary (next to the tests folder of the build tree), or $TESSERA_BINARY.
-fs::path tessera_binary() {
-  if (const char* env = std::getenv("TESSERA_BINARY")) return env;
-  std::array<char, 4096> buf{};
-  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n <= 0) return {};
-  return fs::path(std::string(buf.data(), static_cast<size_t>(n))).parent_path().parent_path() / "tessera";
-}
-
-// Runs the binary; returns (exit code, the stream picked by `redirect`).
-std::pair<int, std::string> run_cli(const std::string& args, const char* redirect) {
-  std::string cmd = tessera_binary().string() + " " + args + " " + redirect;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return {-1, ""};
-  std::string out;
-  std::array<char, 512> buf{};
-  size_t got;
-  while ((got = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), got);
-  int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test_util::run_tessera;
+using test_util::tessera_binary;
 
 }  // namespace
 
 TEST(Generate, CommandLine) {
   if (!fs::exists(tessera_binary())) GTEST_SKIP() << "tessera binary not built at " << tessera_binary();
-  ASSERT_EQ(run_cli("generate --help", ">/dev/null 2>&1").first, 0)
+  ASSERT_EQ(run_tessera("generate --help", ">/dev/null 2>&1").first, 0)
       << tessera_binary() << " has no generate command (add_generate_command in src/tools/main.cpp)";
   fs::path dir = fs::temp_directory_path() / ("tessera_gen_cli_" + std::to_string(::getpid()));
   fs::remove_all(dir);
@@ -443,11 +426,11 @@ TEST(Generate, CommandLine) {
 
   std::string base = "generate --checkpoint " + dir.string() + " -n 10 -t 0.7 --seed 3 --ignore-eot --threads 1";
   // One prompt streams to stdout, then a newline.
-  auto [rc, out] = run_cli(base + " --prompt hello", "2>/dev/null");
+  auto [rc, out] = run_tessera(base + " --prompt hello", "2>/dev/null");
   EXPECT_EQ(rc, 0);
   EXPECT_EQ(out, want[0].text + "\n");
   // json: one object per prompt with the exact usage.
-  std::tie(rc, out) = run_cli(base + " --prompt hello --prompt the --format json", "2>/dev/null");
+  std::tie(rc, out) = run_tessera(base + " --prompt hello --prompt the --format json", "2>/dev/null");
   EXPECT_EQ(rc, 0);
   std::istringstream lines(out);
   std::string line;
@@ -461,7 +444,7 @@ TEST(Generate, CommandLine) {
     EXPECT_EQ(j["usage"]["completion_tokens"], 10);
   }
   // json timing, and --no-kv-cache gives the same text.
-  std::tie(rc, out) = run_cli(base + " --prompt hello --format json --no-kv-cache", "2>/dev/null");
+  std::tie(rc, out) = run_tessera(base + " --prompt hello --format json --no-kv-cache", "2>/dev/null");
   EXPECT_EQ(rc, 0);
   {
     auto j = nlohmann::json::parse(out);
@@ -473,18 +456,18 @@ TEST(Generate, CommandLine) {
     EXPECT_GT(j["timing"]["decode_tokens_per_second"].get<double>(), 0.0);
   }
   // Errors: one line on stderr, non-zero exit.
-  std::tie(rc, out) = run_cli("generate --checkpoint " + (dir / "missing").string() + " --prompt x", "2>&1 >/dev/null");
+  std::tie(rc, out) = run_tessera("generate --checkpoint " + (dir / "missing").string() + " --prompt x", "2>&1 >/dev/null");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("checkpoint not found"), std::string::npos) << out;
-  std::tie(rc, out) = run_cli(base + " --prompt hello --top-p 1.5", "2>&1 >/dev/null");
+  std::tie(rc, out) = run_tessera(base + " --prompt hello --top-p 1.5", "2>&1 >/dev/null");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("top_p"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
-  std::tie(rc, out) = run_cli("generate --checkpoint " + dir.string() + " --prompt hello -n 48", "2>&1 >/dev/null");
+  std::tie(rc, out) = run_tessera("generate --checkpoint " + dir.string() + " --prompt hello -n 48", "2>&1 >/dev/null");
   EXPECT_EQ(rc, 1);
   EXPECT_NE(out.find("block_size 48"), std::string::npos) << out;
   EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
-  std::tie(rc, out) = run_cli(base + " --prompt a b", "2>&1 >/dev/null");
+  std::tie(rc, out) = run_tessera(base + " --prompt a b", "2>&1 >/dev/null");
   EXPECT_EQ(rc, 2) << out;
   fs::remove_all(dir);
 }

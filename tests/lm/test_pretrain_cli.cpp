@@ -13,33 +13,22 @@
 #include <fstream>
 #include <string>
 
+#include "cli_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tessera_binary() {
-  if (const char* env = std::getenv("TESSERA_CLI_BINARY")) return env;
-  std::array<char, 4096> buf{};
-  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n <= 0) return {};
-  return fs::path(std::string(buf.data(), static_cast<size_t>(n))).parent_path().parent_path() / "tessera";
-}
+using tessera::test_util::tessera_binary;
 
 struct Outcome {
   int rc = -1;
-  std::string err;  // stderr
+  std::string err;  // stderr (stdout discarded)
 };
 
 Outcome run(const std::string& args) {
-  std::string cmd = tessera_binary().string() + " " + args + " 2>&1 >/dev/null";
-  Outcome o;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) o.err += buf.data();
-  int status = ::pclose(p);
-  o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
+  auto [rc, text] = tessera::test_util::run_tessera(args);
+  return {rc, text};
 }
 
 class PretrainCli : public ::testing::Test {

@@ -9,16 +9,13 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "cli_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-fs::path tessera_binary() {
-  std::array<char, 4096> buf{};
-  ssize_t n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);
-  if (n <= 0) return {};
-  return fs::path(std::string(buf.data(), static_cast<size_t>(n))).parent_path().parent_path() / "tessera";
-}
+using tessera::test_util::tessera_binary;
 
 struct Outcome {
   int rc = -1;
@@ -26,15 +23,8 @@ struct Outcome {
 };
 
 Outcome run(const std::string& args) {
-  std::string cmd = tessera_binary().string() + " " + args + " 2>&1 >/dev/null";
-  Outcome o;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return o;
-  std::array<char, 512> buf{};
-  while (std::fgets(buf.data(), buf.size(), p)) o.output += buf.data();
-  int status = ::pclose(p);
-  o.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return o;
+  auto [rc, text] = tessera::test_util::run_tessera(args);
+  return {rc, text};
 }
 
 int lines(const std::string& s) {
