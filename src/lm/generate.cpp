@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "lm/text_stream.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/io/safetensors.h"
@@ -21,42 +22,11 @@
 namespace tessera::lm {
 namespace {
 
-// Where bytes[from, to) can be cut without splitting a UTF-8 character: `to`,
-// or the start of a character that the bytes before `to` leave incomplete.
-// Bytes that are not valid UTF-8 leads count as whole characters, so invalid
-// output streams instead of waiting forever.
-size_t utf8_safe_end(const std::string& bytes, size_t from, size_t to) {
-  size_t lowest = to >= from + 4 ? to - 4 : from;
-  for (size_t j = to; j-- > lowest;) {
-    unsigned char c = static_cast<unsigned char>(bytes[j]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for its lead
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 1;
-    return j + n > to ? j : to;
-  }
-  return to;
-}
-
-// Length of the longest suffix of bytes[from, end) that is a proper prefix of a
-// stop string: those bytes may still become a stop string and are held back.
-size_t stop_holdback(const std::string& bytes, size_t from, const std::vector<std::string>& stops) {
-  size_t avail = bytes.size() - from, best = 0;
-  for (const auto& s : stops) {
-    for (size_t k = std::min(avail, s.size() - 1); k > best; --k) {
-      if (bytes.compare(bytes.size() - k, k, s, 0, k) == 0) {
-        best = k;
-        break;
-      }
-    }
-  }
-  return best;
-}
-
 struct Sequence {
   std::vector<int32_t> history;  // prompt + sampled ids (the repetition penalty's window)
   models::KVCache cache;
   Generator gen;
-  std::string bytes;             // the completion's bytes so far (no eot)
-  size_t emitted = 0;            // bytes already given to the stream callback
+  std::optional<TextStream> text;  // sampled ids -> final text
   int32_t next = -1;             // sampled, not yet accepted
   bool done = false;
   Completion out;
@@ -136,8 +106,9 @@ class Decoder {
     s.out.prompt_tokens = static_cast<int64_t>(ids.size());
     s.history = ids;
     s.gen = opts_.seeds.empty() ? sequence_generator(opts_.seed, index) : sequence_generator(opts_.seeds[index], 0);
+    s.text.emplace(tok_, opts_.stop, opts_.stop_at_eot);
     if (opts_.max_new_tokens == 0) {
-      finish(s, index, "length", s.bytes.size());
+      finish(s, index, "length", s.text->finish());
       return;
     }
     s.cache = model_.make_cache(1, static_cast<int64_t>(ids.size()) + opts_.max_new_tokens);
@@ -169,32 +140,16 @@ class Decoder {
     s.out.tokens.push_back(t);
     s.history.push_back(t);
     ++s.out.completion_tokens;
-    if (opts_.stop_at_eot && eot_ && t == *eot_) return finish(s, index, "stop", s.bytes.size());
-    size_t before = s.bytes.size();
-    s.bytes += tok_.token_bytes(t);
-    // Only a match ending in the new bytes can be new; the earliest one wins.
-    size_t hit = std::string::npos;
-    for (const auto& stop : opts_.stop) {
-      size_t from = before >= stop.size() - 1 ? before - (stop.size() - 1) : 0;
-      hit = std::min(hit, s.bytes.find(stop, from));
-    }
-    if (hit != std::string::npos) return finish(s, index, "stop", hit);
-    if (s.out.completion_tokens >= opts_.max_new_tokens || s.cache.length >= model_.config().block_size)
-      return finish(s, index, "length", s.bytes.size());
-    size_t end = s.bytes.size() - stop_holdback(s.bytes, s.emitted, opts_.stop);
-    emit(s, index, utf8_safe_end(s.bytes, s.emitted, end));
+    const bool last =
+        s.out.completion_tokens >= opts_.max_new_tokens || s.cache.length >= model_.config().block_size;
+    std::string_view piece = s.text->push(t, last);
+    if (s.text->ended()) return finish(s, index, s.text->stopped() ? "stop" : "length", piece);
+    if (!piece.empty() && cb_) cb_(index, piece);
   }
 
-  void emit(Sequence& s, size_t index, size_t end) {
-    if (end <= s.emitted) return;
-    if (cb_) cb_(index, std::string_view(s.bytes).substr(s.emitted, end - s.emitted));
-    s.emitted = end;
-  }
-
-  void finish(Sequence& s, size_t index, const char* reason, size_t text_end) {
-    text_end = std::max(text_end, s.emitted);  // never take back streamed text
-    emit(s, index, text_end);
-    s.out.text = s.bytes.substr(0, text_end);
+  void finish(Sequence& s, size_t index, const char* reason, std::string_view last_piece) {
+    if (!last_piece.empty() && cb_) cb_(index, last_piece);
+    s.out.text = std::string(s.text->text());
     s.out.finish_reason = reason;
     s.done = true;
     s.cache = {};  // free the cache as soon as the sequence ends

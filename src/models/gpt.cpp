@@ -4,9 +4,12 @@
 // S = positions attended (cache length + T).
 #include "tessera/models/gpt.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/core/parallel.h"
 #include "tessera/core/error.h"
 #include "tessera/nn/init.h"
 #include "tessera/nn/layers.h"
@@ -177,6 +180,91 @@ struct GPT::Impl {
     x = transformer->ln_f->forward(x);
     return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, T, V)
   }
+
+  // decode_step: one new token per sequence, each at its own position pos[b].
+  Tensor decode(const GPTConfig& c, const std::vector<int32_t>& tokens, const std::vector<KVCache*>& caches) {
+    const int64_t B = static_cast<int64_t>(tokens.size()), C = c.n_embd;
+    std::vector<int64_t> ids(tokens.begin(), tokens.end()), pos(B);
+    for (int64_t b = 0; b < B; ++b) pos[b] = caches[b]->length;
+    Tensor x = transformer->wte->forward(from_vector<int64_t>(ids, {B}));  // (B, C)
+    if (c.position == "learned") x = add(x, index_select(transformer->wpe->weight, 0, from_vector<int64_t>(pos, {B})));
+    const Step s;  // no dropout, no cache: the blocks' norms and MLP only
+    Tensor y = empty({B, C});
+    for (size_t l = 0; l < transformer->blocks.size(); ++l) {
+      Block& blk = *transformer->blocks[l];
+      Tensor qkv = blk.attn->c_attn->forward(blk.ln_1->forward(x)).contiguous();  // (B, 3C): one GEMM
+      attend_one(c, qkv, caches, l, pos, y);
+      Tensor h = add(x, blk.attn->c_proj->forward(y));
+      x = add(h, blk.mlp->forward(blk.ln_2->forward(h), s));
+    }
+    x = transformer->ln_f->forward(x);
+    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, V)
+  }
+
+  // One query per (sequence, head) against that sequence's cached keys, the
+  // new key included: qkv rows hold [q | k | v], heads side by side (forward's
+  // (B, T, 3, H, D) view). Rotates q and k at the row's position (rope),
+  // stores k and v at position pos[b] of the cache, writes y (B, C). The
+  // arithmetic follows the fused attention kernel (scaled dot products,
+  // max-subtracted exp, double sum) so results agree to float rounding.
+  void attend_one(const GPTConfig& c, const Tensor& qkv, const std::vector<KVCache*>& caches, size_t layer,
+                  const std::vector<int64_t>& pos, Tensor& y) {
+    const int64_t B = qkv.size(0), C = c.n_embd, H = c.n_head, D = C / H, half = D / 2;
+    const bool rope = c.position == "rope";
+    const float* qkv_p = qkv.data<float>();
+    const float* cos_p = rope ? rope_cos.data<float>() : nullptr;
+    const float* sin_p = rope ? rope_sin.data<float>() : nullptr;
+    float* y_p = y.data<float>();
+    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+    int64_t longest = 0, keys = 0;
+    for (int64_t p : pos) longest = std::max(longest, p + 1), keys += p + 1;
+    // Grain: about 64K multiply-adds per task, so short prefixes run inline.
+    const int64_t per_task = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, keys / B * D * 2));
+    parallel_for(0, B * H, per_task, [&](int64_t t0, int64_t t1) {
+      std::vector<float> q(D), k(D), w(longest);
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / H, h = t % H, S = pos[b] + 1, max_len = caches[b]->max_len;
+        const float* row = qkv_p + b * 3 * C + h * D;
+        std::copy(row, row + D, q.begin());
+        std::copy(row + C, row + C + D, k.begin());
+        if (rope) {
+          const float* cs = cos_p + pos[b] * half;
+          const float* sn = sin_p + pos[b] * half;
+          for (auto* r : {q.data(), k.data()})
+            for (int64_t i = 0; i < half; ++i) {
+              const float x1 = r[i], x2 = r[i + half];
+              r[i] = x1 * cs[i] - x2 * sn[i];
+              r[i + half] = x2 * cs[i] + x1 * sn[i];
+            }
+        }
+        float* K = caches[b]->k[layer].data<float>() + h * max_len * D;  // (max_len, D) of head h
+        float* V = caches[b]->v[layer].data<float>() + h * max_len * D;
+        std::copy(k.begin(), k.end(), K + pos[b] * D);
+        std::copy(row + 2 * C, row + 2 * C + D, V + pos[b] * D);
+        float m = -std::numeric_limits<float>::infinity();
+        for (int64_t j = 0; j < S; ++j) {
+          const float* kj = K + j * D;
+          float dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += q[d] * kj[d];
+          w[j] = scale * dot;
+          m = std::max(m, w[j]);
+        }
+        double sum = 0;
+        for (int64_t j = 0; j < S; ++j) {
+          w[j] = std::exp(w[j] - m);
+          sum += static_cast<double>(w[j]);
+        }
+        const float inv = static_cast<float>(1.0 / sum);
+        float* out = y_p + b * C + h * D;
+        std::fill(out, out + D, 0.0f);
+        for (int64_t j = 0; j < S; ++j) {
+          const float pj = w[j] * inv;
+          const float* vj = V + j * D;
+          for (int64_t d = 0; d < D; ++d) out[d] += pj * vj[d];
+        }
+      }
+    });
+  }
 };
 
 GPT::GPT(const GPTConfig& config, uint64_t seed) : Module("GPT"), impl_(std::make_shared<Impl>()), config_(config) {
@@ -237,6 +325,42 @@ Tensor GPT::forward(const Tensor& idx, KVCache& cache, bool last_only) {
   NoGradGuard no_grad;
   Tensor logits = impl_->run(config_, is_training(), idx, cache.length, &cache, last_only);
   cache.length += T;
+  return logits;
+}
+
+Tensor GPT::decode_step(const std::vector<int32_t>& tokens, const std::vector<KVCache*>& caches) {
+  const GPTConfig& c = config_;
+  const int64_t B = static_cast<int64_t>(tokens.size()), L = c.n_layer;
+  TSR_CHECK(B >= 1 && tokens.size() == caches.size(), ShapeError, "GPT::decode_step: got ", tokens.size(),
+            " tokens and ", caches.size(), " caches (need one cache per token, at least one)");
+  for (int64_t b = 0; b < B; ++b) {
+    const KVCache* kv = caches[b];
+    TSR_CHECK(kv != nullptr, Error, "GPT::decode_step: cache ", b, " is null");
+    TSR_CHECK(tokens[b] >= 0 && tokens[b] < c.vocab_size, IndexError, "GPT::decode_step: token ", b, " is id ",
+              tokens[b], ", outside the vocabulary [0, ", c.vocab_size, ")");
+    TSR_CHECK(static_cast<int64_t>(kv->k.size()) == L && static_cast<int64_t>(kv->v.size()) == L, Error,
+              "GPT::decode_step: cache ", b, " has ", kv->k.size(), " layers, the model ", L, " (use make_cache)");
+    for (int64_t l = 0; l < L; ++l)
+      for (const Tensor* t : {&kv->k[l], &kv->v[l]})
+        TSR_CHECK(t->defined() && t->dtype() == DType::F32 && t->is_contiguous() && t->dim() == 4 &&
+                      t->size(1) == c.n_head && t->size(2) == kv->max_len && t->size(3) == c.head_dim(),
+                  ShapeError, "GPT::decode_step: cache ", b, " layer ", l, " is not a (1, ", c.n_head, ", ",
+                  kv->max_len, ", ", c.head_dim(), ") float32 buffer from make_cache, got ",
+                  t->defined() ? shape_str(t->shape()) : "undefined");
+    TSR_CHECK(kv->k[0].size(0) == 1, ShapeError, "GPT::decode_step: cache ", b, " was made for batch ",
+              kv->k[0].size(0), "; decode_step takes one batch-1 cache per sequence");
+    TSR_CHECK(kv->length >= 0 && kv->length + 1 <= kv->max_len, ShapeError, "GPT::decode_step: cache ", b,
+              " holds ", kv->length, " of ", kv->max_len, " positions; 1 more does not fit");
+    TSR_CHECK(kv->length + 1 <= c.block_size, ShapeError, "GPT::decode_step: sequence ", b, ": position ",
+              kv->length, " is beyond block_size ", c.block_size);
+  }
+  std::vector<const KVCache*> sorted(caches.begin(), caches.end());
+  std::sort(sorted.begin(), sorted.end());
+  TSR_CHECK(std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end(), Error,
+            "GPT::decode_step: the same cache is given for two sequences");
+  NoGradGuard no_grad;
+  Tensor logits = impl_->decode(c, tokens, caches);
+  for (KVCache* kv : caches) ++kv->length;
   return logits;
 }
 

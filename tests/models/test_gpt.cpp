@@ -305,3 +305,93 @@ TEST(Rope, TablesAndInverse) {
 
 }  // namespace
 }  // namespace tessera::models
+
+// ---- batched decoding of independent sequences (GPT::decode_step) ----
+
+namespace tessera::models {
+namespace {
+
+// Sequences at different lengths: decode_step's (B, vocab) logits equal each
+// sequence's own forward(idx, cache), step after step.
+void check_decode_step(const GPTConfig& c, const std::vector<std::vector<int64_t>>& prompts) {
+  GPT m(c, 21);
+  m.eval();
+  const size_t B = prompts.size();
+  std::vector<KVCache> batched, alone;
+  std::vector<int32_t> next;
+  for (const auto& p : prompts) {
+    batched.push_back(m.make_cache(1, c.block_size));
+    alone.push_back(m.make_cache(1, static_cast<int64_t>(p.size()) + 6));
+    Tensor a = m.forward(ids(p, 1), batched.back(), true);
+    m.forward(ids(p, 1), alone.back(), true);
+    auto row = a.to_vector<float>();
+    next.push_back(static_cast<int32_t>(std::max_element(row.begin(), row.end()) - row.begin()));
+  }
+  std::vector<KVCache*> ptrs;
+  for (auto& kv : batched) ptrs.push_back(&kv);
+  double worst = 0;
+  for (int step = 0; step < 5; ++step) {
+    Tensor got = m.decode_step(next, ptrs);
+    ASSERT_EQ(got.shape(), Shape({static_cast<int64_t>(B), c.vocab_size}));
+    for (size_t b = 0; b < B; ++b) {
+      EXPECT_EQ(batched[b].length, static_cast<int64_t>(prompts[b].size()) + step + 1);
+      Tensor want = m.forward(ids({next[b]}, 1), alone[b]).reshape({c.vocab_size});
+      worst = std::max(worst, max_abs_diff(got.select(0, static_cast<int64_t>(b)), want));
+      auto row = want.to_vector<float>();
+      next[b] = static_cast<int32_t>((std::max_element(row.begin(), row.end()) - row.begin() + 7 * b) % c.vocab_size);
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
+  // One sequence alone gives the same as in the batch.
+  Tensor one = m.decode_step({next[1]}, {&batched[1]});
+  EXPECT_LT(max_abs_diff(one.reshape({c.vocab_size}), m.forward(ids({next[1]}, 1), alone[1]).reshape({c.vocab_size})), 1e-5);
+}
+
+const std::vector<std::vector<int64_t>> kShortPrompts = {{4}, {1, 2, 3, 5, 8, 13}, {60, 0, 7}, {9, 9, 9, 9, 9, 9, 9, 9, 9, 9}};
+
+// Long prefixes and 64-wide heads: enough work per (sequence, head) for the
+// attention to split over threads.
+void check_decode_step_long(bool llama) {
+  GPTConfig c = tiny(llama);
+  c.block_size = 256;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 128;
+  std::vector<std::vector<int64_t>> prompts;
+  for (int64_t len : {200, 3, 150, 240}) {
+    prompts.emplace_back();
+    for (int64_t i = 0; i < len; ++i) prompts.back().push_back((i * 7 + len) % c.vocab_size);
+  }
+  check_decode_step(c, prompts);
+}
+
+}  // namespace
+
+TEST(GPT, DecodeStepMatchesForwardPerSequence) { check_decode_step(tiny(false), kShortPrompts); }
+TEST(GPT, DecodeStepMatchesForwardPerSequenceLlama) { check_decode_step(tiny(true), kShortPrompts); }
+TEST(GPT, DecodeStepMatchesForwardLongPrefixes) {
+  check_decode_step_long(false);
+  check_decode_step_long(true);
+}
+
+TEST(GPT, DecodeStepErrorsLeaveCachesUntouched) {
+  GPT m(tiny());
+  KVCache a = m.make_cache(1, 4), full = m.make_cache(1, 2), wide = m.make_cache(2, 4);
+  m.forward(ids({1, 2}, 1), full);
+  m.forward(ids({3}, 1), a);
+  expect_error<ShapeError>([&] { m.decode_step({1, 2}, {&a}); }, {"2 tokens", "1 caches"});
+  expect_error<ShapeError>([&] { m.decode_step({}, {}); }, "at least one");
+  expect_error<ShapeError>([&] { m.decode_step({1, 2}, {&a, &full}); }, {"cache 1", "2 of 2"});
+  expect_error<ShapeError>([&] { m.decode_step({1}, {&wide}); }, "batch 2");
+  expect_error<IndexError>([&] { m.decode_step({1, 61}, {&a, &wide}); }, {"token 1", "61"});
+  expect_error<Error>([&] { m.decode_step({1, 2}, {&a, &a}); }, "same cache");
+  expect_error<Error>([&] { m.decode_step({1}, {nullptr}); }, "null");
+  EXPECT_EQ(a.length, 1);
+  EXPECT_EQ(full.length, 2);
+  m.train();  // inference only: no dropout, no graph, in either mode
+  Tensor y = m.decode_step({5}, {&a});
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_EQ(a.length, 2);
+}
+
+}  // namespace tessera::models

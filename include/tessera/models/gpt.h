@@ -88,6 +88,19 @@ class GPT : public nn::Module {
   Tensor forward(const Tensor& idx, KVCache& cache, bool last_only = false);
   // Zeroed buffers; max_len <= block_size.
   KVCache make_cache(int64_t batch, int64_t max_len) const;
+  // Batched decoding of independent sequences (the serving engine's step):
+  // tokens[i] is the next token of sequence i, whose keys and values so far
+  // are in caches[i] (a batch-1 cache from make_cache, at its own length).
+  // Returns logits (B, vocab_size) and appends each token's keys/values to its
+  // cache. The linear layers, norms and MLP run once on the (B, C) rows;
+  // positions (learned rows or rotary tables) are per sequence, and each
+  // sequence attends over its own cache prefix only, so no padding is
+  // involved. Equals forward({{t}}, cache) for each sequence alone up to float
+  // rounding (a (B, C) GEMM may round a row differently from a (1, C) one).
+  // Inference only: no gradients, no dropout. Throws as forward(idx, cache)
+  // does (a full cache, a cache made for another batch or model, an id
+  // outside the vocabulary) before changing any cache.
+  Tensor decode_step(const std::vector<int32_t>& tokens, const std::vector<KVCache*>& caches);
 
   // Parameter count (tied embeddings once); without position embeddings when
   // non_embedding (as nanoGPT reports).
