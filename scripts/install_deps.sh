@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Installs Tessera's dependencies from Debian 12 packages. Idempotent: only
 # missing packages are installed. Usage: scripts/install_deps.sh [build|test|data|all]...
-#   build  compilers, CMake/Ninja, oneDNN (GEMM), JSON, CLI11, GoogleTest/Benchmark, zlib, ICU
-#   test   build + Debian's PyTorch (the parity oracle), numpy, scikit-learn, venv + pip (scripts/setup_pyref.sh)
+#   build  compilers, CMake/Ninja, oneDNN (GEMM), JSON, CLI11, GoogleTest/Benchmark, zlib, ICU,
+#          SQLite, libpq, OpenSSL (the usage ledger), cpp-httplib (tessera serve)
+#   test   build + Debian's PyTorch (the parity oracle), numpy, scikit-learn, venv + pip (scripts/setup_pyref.sh),
+#          the PostgreSQL 15 server (the ledger's PostgreSQL tests, scripts/pg_test_cluster.sh)
 #   data   dataset-fashion-mnist and fortunes (the quickstart's data)
 #   all    everything (default)
 set -euo pipefail
 
-BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev libcli11-dev zlib1g-dev libicu-dev)
-TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn python3-venv)
+BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 nlohmann-json3-dev libcli11-dev zlib1g-dev libicu-dev
+            libsqlite3-dev libpq-dev libssl-dev libcpp-httplib-dev)
+TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn python3-venv postgresql-15)
 DATA_PKGS=(dataset-fashion-mnist fortunes)
 
 groups=("$@")

@@ -21,6 +21,11 @@ Command add_tokenizer_command(CLI::App& app);
 Command add_data_command(CLI::App& app);
 Command add_pretrain_command(CLI::App& app);
 Command add_generate_command(CLI::App& app);
+Command add_serve_command(CLI::App& app);
+Command add_plans_command(CLI::App& app);
+Command add_keys_command(CLI::App& app);
+Command add_usage_command(CLI::App& app);
+Command add_cost_command(CLI::App& app);
 
 // Parses a JSON config file; errors name the file (and nlohmann's line/column).
 nlohmann::json read_config(const std::string& path);
