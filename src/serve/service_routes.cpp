@@ -13,6 +13,7 @@
 #include <iostream>
 #include <random>
 
+#include "billing/json_views.h"
 #include "serve/service.h"
 #include "tessera/core/error.h"
 
@@ -105,31 +106,6 @@ int64_t number_param(const httplib::Request& req, const char* name, int64_t fall
   }
   throw ApiError(400, std::string("query parameter '") + name + "' must be an integer, got '" + v + "'", name,
                  "invalid_value");
-}
-
-json key_json(const billing::KeyInfo& k) {
-  return {{"id", k.key_id},         {"prefix", k.key_prefix}, {"name", k.name},
-          {"account", k.account},   {"plan", k.plan.name},    {"revoked", k.revoked},
-          {"created_at", k.created_at}};
-}
-
-json plan_json(const billing::Plan& p) {
-  return {{"name", p.name},
-          {"period", p.period},
-          {"token_quota", p.token_quota},
-          {"budget_micros", p.budget_micros},
-          {"requests_per_minute", p.requests_per_minute},
-          {"tokens_per_minute", p.tokens_per_minute},
-          {"max_parallel", p.max_parallel},
-          {"max_output_tokens", p.max_output_tokens},
-          {"allowed_models", p.allowed_models}};
-}
-
-json counters_json(const std::vector<billing::KeyCounters>& cs) {
-  json a = json::array();
-  for (const auto& c : cs)
-    a.push_back({{"key_id", c.key_id}, {"tokens", c.tokens}, {"micros", c.micros}, {"open_requests", c.open_requests}});
-  return a;
 }
 
 // A string field of an admin JSON body (required).
@@ -314,7 +290,7 @@ void Service::detokenize(const httplib::Request& req, httplib::Response& res) {
 void Service::admin_keys(const httplib::Request& req, httplib::Response& res) {
   authorize_admin(req);
   json data = json::array();
-  for (const auto& k : with_ledger([](billing::Ledger& l) { return l.keys(); })) data.push_back(key_json(k));
+  for (const auto& k : with_ledger([](billing::Ledger& l) { return l.keys(); })) data.push_back(billing::to_json(k));
   send_json(res, {{"object", "list"}, {"data", data}});
 }
 
@@ -330,7 +306,7 @@ void Service::admin_create_key(const httplib::Request& req, httplib::Response& r
   } catch (const Error& e) {
     throw ApiError(400, e.what(), "plan", "invalid_value");
   }
-  json j = key_json(info);
+  json j = billing::to_json(info);
   j["key"] = key;
   send_json(res, j, 201);
 }
@@ -368,15 +344,15 @@ void Service::admin_usage(const httplib::Request& req, httplib::Response& res) {
 void Service::admin_plans(const httplib::Request& req, httplib::Response& res) {
   authorize_admin(req);
   json data = json::array();
-  for (const auto& p : with_ledger([](billing::Ledger& l) { return l.plans(); })) data.push_back(plan_json(p));
+  for (const auto& p : with_ledger([](billing::Ledger& l) { return l.plans(); })) data.push_back(billing::to_json(p));
   send_json(res, {{"object", "list"}, {"data", data}});
 }
 
 void Service::admin_counters(const httplib::Request& req, httplib::Response& res) {
   authorize_admin(req);
   json j = with_ledger([](billing::Ledger& l) {
-    return json{{"counters", counters_json(l.counters())},
-                {"from_ledger", counters_json(l.counters_from_ledger())},
+    return json{{"counters", billing::to_json(l.counters())},
+                {"from_ledger", billing::to_json(l.counters_from_ledger())},
                 {"open_reservations", l.open_reservations()}};
   });
   send_json(res, j);

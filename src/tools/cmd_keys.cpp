@@ -4,6 +4,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "billing/json_views.h"
 #include "billing_cli.h"
 #include "cli_common.h"
 
@@ -30,13 +31,7 @@ int run_list(const KeysArgs& a) {
   if (a.format == "json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& k : keys)
-      out.push_back({{"id", k.key_id},
-                     {"prefix", k.key_prefix},
-                     {"name", k.name},
-                     {"account", k.account},
-                     {"plan", k.plan.name},
-                     {"created_at", k.created_at},
-                     {"revoked", k.revoked}});
+      out.push_back(billing::to_json(k));
     std::cout << out.dump(2) << "\n";
     return 0;
   }

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "billing/json_views.h"
 #include "billing_cli.h"
 #include "cli_common.h"
 #include "tessera/billing/money.h"
@@ -18,18 +19,6 @@ struct PlansArgs {
 };
 
 std::string limit(int64_t v) { return v ? std::to_string(v) : "-"; }
-
-nlohmann::json plan_json(const billing::Plan& p) {
-  return {{"name", p.name},
-          {"period", p.period},
-          {"token_quota", p.token_quota},
-          {"budget_micros", p.budget_micros},
-          {"requests_per_minute", p.requests_per_minute},
-          {"tokens_per_minute", p.tokens_per_minute},
-          {"max_parallel", p.max_parallel},
-          {"max_output_tokens", p.max_output_tokens},
-          {"allowed_models", p.allowed_models}};
-}
 
 std::string models_text(const billing::Plan& p) {
   std::string s;
@@ -75,7 +64,7 @@ int run_list(const PlansArgs& a) {
   auto plans = open_ledger(a.db, false)->plans();
   if (a.format == "json") {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& p : plans) out.push_back(plan_json(p));
+    for (const auto& p : plans) out.push_back(billing::to_json(p));
     std::cout << out.dump(2) << "\n";
   } else {
     print_plans(plans);

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "billing/json_views.h"
 #include "billing_cli.h"
 #include "cli_common.h"
 #include "tessera/billing/money.h"
@@ -93,8 +94,8 @@ int run_audit(const UsageArgs& a) {
     bool same = k.tokens == r.tokens && k.micros == r.micros && k.open_requests == r.open_requests;
     equal = equal && same;
     keys.push_back({{"key_id", k.key_id},
-                    {"kept", {{"tokens", k.tokens}, {"micros", k.micros}, {"open_requests", k.open_requests}}},
-                    {"ledger", {{"tokens", r.tokens}, {"micros", r.micros}, {"open_requests", r.open_requests}}},
+                    {"kept", billing::to_json(k)},
+                    {"ledger", billing::to_json(r)},
                     {"equal", same}});
     key_rows.push_back({std::to_string(k.key_id), std::to_string(k.tokens), std::to_string(r.tokens),
                         billing::format_micros(k.micros), billing::format_micros(r.micros),
