@@ -29,8 +29,10 @@ std::string joined(const std::vector<std::string>& v) {
 }  // namespace
 
 Admission SqlLedger::reserve(const KeyInfo& key, const std::string& request_id, const std::string& model,
-                             int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key) {
+                             int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key,
+                             int64_t choices) {
   TSR_CHECK(!request_id.empty(), Error, "reserve: empty request id");
+  TSR_CHECK(choices >= 1, Error, "reserve '", request_id, "': choices must be >= 1, got ", choices);
   TSR_CHECK(prompt_tokens >= 0, Error, "reserve '", request_id, "': negative prompt tokens ", prompt_tokens);
   std::lock_guard lock(mu_);
   const int64_t now = now_ms();
@@ -76,6 +78,7 @@ Admission SqlLedger::reserve(const KeyInfo& key, const std::string& request_id, 
 
   max_tokens = std::max<int64_t>(max_tokens, 0);
   if (plan.max_output_tokens > 0) max_tokens = std::min(max_tokens, plan.max_output_tokens);
+  max_tokens *= choices;  // every choice may use its max_tokens; the prompt is charged once
   const Price price = current_price_locked(model);
   const int64_t want_tokens = prompt_tokens + max_tokens;
   const int64_t want_micros = cost_micros(price, prompt_tokens, max_tokens);

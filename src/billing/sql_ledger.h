@@ -35,7 +35,8 @@ class SqlLedger final : public Ledger {
 
   std::optional<KeyInfo> authenticate(const std::string& api_key) override;
   Admission reserve(const KeyInfo& key, const std::string& request_id, const std::string& model,
-                    int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key) override;
+                    int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key,
+                    int64_t choices) override;
   Settlement settle(const Reservation& r, int64_t prompt_tokens, int64_t completion_tokens, const std::string& status,
                     const std::string& response_json) override;
   int64_t recover() override;

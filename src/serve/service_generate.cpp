@@ -354,7 +354,7 @@ void Service::completions(const httplib::Request& req, httplib::Response& res, b
   };
 
   billing::Admission adm = with_ledger([&](billing::Ledger& l) {
-    return l.reserve(key, job->id, model_id_, prompt_tokens, g.n * max_tokens, idempotency_key);
+    return l.reserve(key, job->id, model_id_, prompt_tokens, max_tokens, idempotency_key, g.n);
   });
   if (adm.replay_response_json) {
     json stored = json::parse(*adm.replay_response_json, nullptr, false);

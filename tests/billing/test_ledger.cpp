@@ -218,6 +218,13 @@ TEST_P(LedgerContract, MaxTokensIsClampedToThePlanAndSettlementToTheReservation)
   auto b = l->reserve(k, "r2", "m", 8, 4);
   EXPECT_THROW(l->settle(*b.reservation, 8, 1, "done"), Error);
   EXPECT_EQ(l->open_reservations(), 1);
+  // n = 3 choices: each clamped to the cap, all three reserved, the prompt once.
+  auto c = l->reserve(k, "r3", "m", 8, 100, "", 3);
+  ASSERT_TRUE(c.ok);
+  EXPECT_EQ(c.reservation->max_tokens, 48);
+  EXPECT_EQ(c.reservation->reserved_micros, 56);
+  EXPECT_EQ(l->settle(*c.reservation, 8, 40, "completed").completion_tokens, 40);
+  EXPECT_THROW(l->reserve(k, "r4", "m", 8, 4, "", 0), Error);
   expect_counters_consistent(*l);
 }
 

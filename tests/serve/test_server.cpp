@@ -166,6 +166,14 @@ TEST_F(ServeTest, CompletionParamsAndChoices) {
   json cj = json::parse(capped->body);
   EXPECT_EQ(cj["usage"]["prompt_tokens"], 3);
   EXPECT_LE(cj["usage"]["completion_tokens"].get<int64_t>(), 3);
+  // With n = 3 the cap applies per choice: up to 9 tokens, all of them charged.
+  const int64_t before = usage_of("capped").completion_tokens;
+  auto capped3 = post("/v1/completions", keys_["capped"],
+                      {{"model", "tiny"}, {"prompt", {1, 2, 3}}, {"max_tokens", 30}, {"n", 3}, {"temperature", 1}, {"seed", 5}});
+  ASSERT_EQ(capped3->status, 200) << capped3->body;
+  const int64_t got = json::parse(capped3->body)["usage"]["completion_tokens"].get<int64_t>();
+  EXPECT_LE(got, 9);
+  EXPECT_EQ(usage_of("capped").completion_tokens - before, got);
   // A token id outside the vocabulary.
   auto bad = post("/v1/completions", keys_["pro"], {{"model", "tiny"}, {"prompt", {1, 100000}}});
   EXPECT_EQ(bad->status, 400);

@@ -178,8 +178,12 @@ class Ledger {
 
   // Serving.
   virtual std::optional<KeyInfo> authenticate(const std::string& api_key) = 0;  // unknown or revoked: nothing
+  // max_tokens is per choice: it is clamped to the plan's max_output_tokens,
+  // then `choices` of them (OpenAI's n) are reserved with the prompt once, so
+  // Reservation::max_tokens is the completion total the request may be charged.
   virtual Admission reserve(const KeyInfo& key, const std::string& request_id, const std::string& model,
-                            int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key = "") = 0;
+                            int64_t prompt_tokens, int64_t max_tokens, const std::string& idempotency_key = "",
+                            int64_t choices = 1) = 0;
   // status: "completed" | "cancelled" | "failed".
   virtual Settlement settle(const Reservation& r, int64_t prompt_tokens, int64_t completion_tokens,
                             const std::string& status, const std::string& response_json = "") = 0;
