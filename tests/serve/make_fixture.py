@@ -23,13 +23,15 @@ import serve_util as su  # noqa: E402
 
 
 def make_db(cli, db):
-    if os.path.exists(db):
-        os.remove(db)
+    """A fresh ledger at DB (a file path, replaced; or a PostgreSQL URL, on whose cluster a new empty
+    database is made: serve_util.fresh_db) with the plans, the price and two keys. Returns
+    {"free": KEY, "tiny": KEY, "db": the ledger used (DB itself for a path, the new database's URL)}."""
+    db = su.fresh_db(db)
     su.set_plan(cli, db, "free")
     su.set_plan(cli, db, "tiny", token_quota=40)
     su.set_price(cli, db, su.MODEL_NAME, 1_000_000, 2_000_000)
     return {"free": su.create_key(cli, db, "acme", "free", "ci"),
-            "tiny": su.create_key(cli, db, "smallco", "tiny", "ci")}
+            "tiny": su.create_key(cli, db, "smallco", "tiny", "ci"), "db": db}
 
 
 def main():
@@ -46,7 +48,7 @@ def main():
         keys = make_db(a.tessera, db)
     except su.Failure as e:
         su.die(str(e))
-    info = dict(keys, model=su.MODEL_NAME, checkpoint=checkpoint, db=db)
+    info = dict(keys, model=su.MODEL_NAME, checkpoint=checkpoint)
     with open(os.path.join(a.out, "keys.json"), "w") as f:
         json.dump(info, f, indent=1)
     print("fixture ready in %.1f s (model %.1f s): %s" % (time.monotonic() - t0, t1 - t0, a.out))

@@ -3,8 +3,12 @@
 Every call of the `tessera` CLI lives here, so a changed flag spelling is fixed
 in one place: building the tiny fixture model, making a ledger database with
 plans, prices and keys, starting / killing a server on a free port, and
-reading the ledger table (billing/ledger.h documents its columns) with sqlite3.
+reading the ledger table (billing/ledger.h documents its columns) with sqlite3
+(a file path) or with the `psql` CLI (a postgresql:// URL).
 """
+import csv
+import io
+import itertools
 import json
 import os
 import signal
@@ -181,8 +185,60 @@ class Server:
 
 # ---------------------------------------------------------------- the ledger
 
+def is_url(db):
+    """A PostgreSQL URL (postgresql:// or postgres://) rather than an SQLite file path (as `tessera serve` tells)."""
+    return "://" in db
+
+
+# Integer columns of the tables read here (psql's CSV gives text).
+INT_COLUMNS = {"id", "ts_ms", "key_id", "account_id", "price_version", "prompt_tokens", "completion_tokens",
+               "cost_micros", "period_start", "tokens", "micros", "open_requests"}
+PSQL_NULL = "\\N"
+
+
+def psql(url, sql, timeout=60):
+    """Runs one statement with `psql -X --csv` against URL; returns stdout; raises Failure on an error."""
+    cmd = ["psql", "-X", "-q", "--csv", "-v", "ON_ERROR_STOP=1", "-P", "null=" + PSQL_NULL, "-d", url, "-c", sql]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise Failure("psql failed (exit %d): %s\nstderr: %s" % (p.returncode, sql, p.stderr[-2000:]))
+    return p.stdout
+
+
+def pg_query(url, sql):
+    """The rows of a SELECT as dicts (NULL -> None, the integer columns as ints), like sqlite3.Row."""
+    out = []
+    for r in csv.DictReader(io.StringIO(psql(url, sql), newline="")):
+        out.append({k: None if v == PSQL_NULL else int(v) if k in INT_COLUMNS else v for k, v in r.items()})
+    return out
+
+
+_fresh_dbs = itertools.count()
+
+
+def fresh_db(db):
+    """An empty ledger to start from. A file path: the file removed; returns DB.
+    A PostgreSQL URL: a new database tessera_serve_<pid>[_<n>] created on that cluster (any left
+    by an earlier process with the same pid dropped first); returns the URL of the new database."""
+    if not is_url(db):
+        if os.path.exists(db):
+            os.remove(db)
+        return db
+    n = next(_fresh_dbs)
+    name = "tessera_serve_%d" % os.getpid() + ("_%d" % n if n else "")
+    psql(db, "DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    psql(db, "CREATE DATABASE %s" % name)
+    # scheme://[netloc]/DBNAME[?query]: only the path replaced (urlunsplit would drop an empty netloc's "//").
+    scheme, rest = db.split("://", 1)
+    netloc_end = min([i for i in (rest.find("/"), rest.find("?")) if i >= 0] or [len(rest)])
+    query_at = rest.find("?", netloc_end)
+    return "%s://%s/%s%s" % (scheme, rest[:netloc_end], name, rest[query_at:] if query_at >= 0 else "")
+
+
 def ledger_rows(db):
     """Every row of the ledger table as dicts, in insertion order."""
+    if is_url(db):
+        return pg_query(db, "SELECT * FROM ledger ORDER BY id")
     con = sqlite3.connect(db, timeout=30)
     try:
         con.row_factory = sqlite3.Row
@@ -239,6 +295,12 @@ def check_ledger_consistent(rows):
 
 def counters_as_kept(db):
     """key_id -> (tokens, micros, open_requests), summed over periods, from the counters table."""
+    if is_url(db):
+        out = {}
+        for r in pg_query(db, "SELECT key_id, tokens, micros, open_requests FROM counters"):
+            t = out.get(r["key_id"], (0, 0, 0))
+            out[r["key_id"]] = (t[0] + r["tokens"], t[1] + r["micros"], t[2] + r["open_requests"])
+        return {k: v for k, v in out.items() if v != (0, 0, 0)}
     con = sqlite3.connect(db, timeout=30)
     try:
         out = {}
