@@ -23,7 +23,7 @@ cp build/optim/optim_parity_table.md docs/optim_parity.md 2>/dev/null || true
 if [ "${1:-}" != "--no-sanitize" ]; then
   cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTESSERA_SANITIZE=ON -DTESSERA_BUILD_BENCH=OFF \
         -DCMAKE_CXX_FLAGS="-O1" >/dev/null
-  ninja -C build-asan -j"$jobs" tessera_tests
+  ninja -C build-asan -j"$jobs" tessera_tests tessera_cli  # the CLI and server tests run the binary
   echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
   # LeakSanitizer is off: its exit-time tracer crashes (signal 11) in the
   # threads of the dlopen'ed oneDNN; ASan's memory-error checks and UBSan stay on.
