@@ -52,11 +52,15 @@ class ServeTest : public ::testing::Test {
     other.name = "other";
     other.allowed_models = {"some-other-model"};
     l->put_plan(other);
+    billing::Plan tpm = pro;
+    tpm.name = "tpm";
+    tpm.tokens_per_minute = 20;
+    l->put_plan(tpm);
     billing::Plan capped = pro;
     capped.name = "capped";
     capped.max_output_tokens = 3;
     l->put_plan(capped);
-    for (const char* k : {"pro", "usage", "idem", "limited", "quota", "other", "capped", "admin", "fuzz", "busy"})
+    for (const char* k : {"pro", "usage", "idem", "limited", "quota", "other", "capped", "tpm", "admin", "fuzz", "busy"})
       keys_[k] = l->create_key(std::string("acct-") + k, plan_of(k), k);
     l->set_price("tiny", 1000000, 2000000);  // 1 and 2 currency units per million tokens
     l.reset();
@@ -78,7 +82,7 @@ class ServeTest : public ::testing::Test {
     fs::remove_all(root_);
   }
   static std::string plan_of(const std::string& k) {
-    if (k == "limited" || k == "quota" || k == "other" || k == "capped") return k;
+    if (k == "limited" || k == "quota" || k == "other" || k == "capped" || k == "tpm") return k;
     return "pro";
   }
 
@@ -372,6 +376,19 @@ TEST_F(ServeTest, RateLimitAndQuota) {
   EXPECT_EQ(error_of(quota)["code"], "insufficient_quota");
   EXPECT_EQ(error_of(quota)["type"], "insufficient_quota");
   EXPECT_GE(std::stoi(quota->get_header_value("retry-after")), 1);
+
+  // 20 tokens per minute: a request reserving 2 + 30 is a tokens rate limit;
+  // a small one passes and its headers count down what is left of the minute.
+  auto tokens = post("/v1/completions", keys_["tpm"], {{"model", "tiny"}, {"prompt", "hi"}, {"max_tokens", 30}});
+  ASSERT_EQ(tokens->status, 429) << tokens->body;
+  EXPECT_EQ(error_of(tokens)["code"], "rate_limit_exceeded");
+  EXPECT_EQ(error_of(tokens)["type"], "tokens");
+  EXPECT_GE(std::stoi(tokens->get_header_value("retry-after")), 1);
+  EXPECT_EQ(tokens->get_header_value("x-ratelimit-limit-tokens"), "20");
+  auto small = post("/v1/completions", keys_["tpm"], {{"model", "tiny"}, {"prompt", "hi"}, {"max_tokens", 3}});
+  ASSERT_EQ(small->status, 200) << small->body;
+  EXPECT_EQ(small->get_header_value("x-ratelimit-limit-tokens"), "20");
+  EXPECT_EQ(small->get_header_value("x-ratelimit-remaining-tokens"), "15");  // 20 - (2 + 3) reserved
 }
 
 TEST_F(ServeTest, QueueFullIs503AndChargesNothing) {
