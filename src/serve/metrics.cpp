@@ -78,36 +78,36 @@ double Metrics::tokens_per_second_locked() const {
   return static_cast<double>(samples_.back().second - samples_.front().second) / dt;
 }
 
+namespace {
+// The "# HELP" and "# TYPE" lines every metric family starts with.
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+}
+void sample(std::string& out, const char* name, const std::string& value) { out += std::string(name) + " " + value + "\n"; }
+}  // namespace
+
 std::string Metrics::render(int64_t queue_depth, int64_t running, int64_t tokens_generated_total) {
   sample_generated(tokens_generated_total);
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
-  out += "# HELP tessera_requests_total HTTP requests answered, by route and status.\n";
-  out += "# TYPE tessera_requests_total counter\n";
+  family(out, "tessera_requests_total", "counter", "HTTP requests answered, by route and status.");
   for (const auto& [key, n] : requests_)
     out += "tessera_requests_total{route=\"" + key.first + "\",status=\"" + std::to_string(key.second) + "\"} " +
            std::to_string(n) + "\n";
-  out += "# HELP tessera_prompt_tokens_total Prompt tokens settled in the ledger.\n";
-  out += "# TYPE tessera_prompt_tokens_total counter\n";
-  out += "tessera_prompt_tokens_total " + std::to_string(prompt_tokens_) + "\n";
-  out += "# HELP tessera_completion_tokens_total Completion tokens settled in the ledger.\n";
-  out += "# TYPE tessera_completion_tokens_total counter\n";
-  out += "tessera_completion_tokens_total " + std::to_string(completion_tokens_) + "\n";
-  out += "# HELP tessera_queue_depth Sequences waiting for a batch slot.\n";
-  out += "# TYPE tessera_queue_depth gauge\n";
-  out += "tessera_queue_depth " + std::to_string(queue_depth) + "\n";
-  out += "# HELP tessera_running_sequences Sequences in the running batch.\n";
-  out += "# TYPE tessera_running_sequences gauge\n";
-  out += "tessera_running_sequences " + std::to_string(running) + "\n";
-  out += "# HELP tessera_request_duration_seconds Generating requests, arrival to last byte.\n";
-  out += "# TYPE tessera_request_duration_seconds histogram\n";
+  family(out, "tessera_prompt_tokens_total", "counter", "Prompt tokens settled in the ledger.");
+  sample(out, "tessera_prompt_tokens_total", std::to_string(prompt_tokens_));
+  family(out, "tessera_completion_tokens_total", "counter", "Completion tokens settled in the ledger.");
+  sample(out, "tessera_completion_tokens_total", std::to_string(completion_tokens_));
+  family(out, "tessera_queue_depth", "gauge", "Sequences waiting for a batch slot.");
+  sample(out, "tessera_queue_depth", std::to_string(queue_depth));
+  family(out, "tessera_running_sequences", "gauge", "Sequences in the running batch.");
+  sample(out, "tessera_running_sequences", std::to_string(running));
+  family(out, "tessera_request_duration_seconds", "histogram", "Generating requests, arrival to last byte.");
   duration_.render("tessera_request_duration_seconds", out);
-  out += "# HELP tessera_time_to_first_token_seconds Submit to first sampled token, per choice.\n";
-  out += "# TYPE tessera_time_to_first_token_seconds histogram\n";
+  family(out, "tessera_time_to_first_token_seconds", "histogram", "Submit to first sampled token, per choice.");
   first_token_.render("tessera_time_to_first_token_seconds", out);
-  out += "# HELP tessera_generation_tokens_per_second Tokens sampled per second over the last 10 s.\n";
-  out += "# TYPE tessera_generation_tokens_per_second gauge\n";
-  out += "tessera_generation_tokens_per_second " + format_double(tokens_per_second_locked()) + "\n";
+  family(out, "tessera_generation_tokens_per_second", "gauge", "Tokens sampled per second over the last 10 s.");
+  sample(out, "tessera_generation_tokens_per_second", format_double(tokens_per_second_locked()));
   return out;
 }
 
