@@ -8,6 +8,7 @@
 #include "tessera/io/atomic_file.h"
 #include "tessera/text/bpe.h"
 #include "tessera/text/char_tokenizer.h"
+#include "tessera/text/wordpiece.h"
 #include "text_io.h"
 #include "utf8.h"
 
@@ -78,9 +79,13 @@ std::unique_ptr<Tokenizer> load_json_tokenizer(const std::string& path) {
     TSR_CHECK(v == kFormatVersion, Error, path, ": tessera.format_version ", v, " is not supported (this build reads ",
               kFormatVersion, ")");
     kind = t.value("kind", "bpe");
-    TSR_CHECK(kind == "bpe" || kind == "char", Error, path, ": tessera.kind '", kind, "' is unknown (bpe or char)");
+    TSR_CHECK(kind == "bpe" || kind == "char" || kind == "wordpiece", Error, path, ": tessera.kind '", kind,
+              "' is unknown (bpe, char or wordpiece)");
   }
   TSR_CHECK(j.contains("model") && j["model"].is_object(), Error, path, ": the \"model\" object is missing");
+  // BERT's WordPiece (ours or a Hugging Face BertTokenizerFast file).
+  if (kind == "wordpiece" || j["model"].value("type", "") == "WordPiece")
+    return WordPieceTokenizer::from_tokenizer_json(path);
   const json& model = j["model"];
   auto specials = read_added(j, path);
   std::unordered_map<std::string, int32_t> id_of;
@@ -164,9 +169,12 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
     if (fs::exists(p / "tokenizer.json")) return load_json_tokenizer((p / "tokenizer.json").string());
     if (fs::exists(p / "encoder.json") && fs::exists(p / "vocab.bpe"))
       return ByteLevelBPE::from_gpt2_files((p / "encoder.json").string(), (p / "vocab.bpe").string());
-    throw Error(::tessera::detail::concat("tokenizer folder '", path, "' holds neither tokenizer.json nor encoder.json + vocab.bpe"));
+    if (fs::exists(p / "vocab.txt")) return WordPieceTokenizer::from_folder(path);  // BERT's files
+    throw Error(::tessera::detail::concat("tokenizer folder '", path,
+                                          "' holds neither tokenizer.json, encoder.json + vocab.bpe nor vocab.txt"));
   }
   TSR_CHECK(fs::exists(p), Error, "tokenizer file '", path, "' not found");
+  if (p.extension() == ".txt") return WordPieceTokenizer::from_folder(path);  // a BERT vocab.txt
   return load_json_tokenizer(path);
 }
 

@@ -2,12 +2,14 @@
 // vocabulary taken from a corpus) and ByteLevelBPE (GPT-2 compatible byte-level
 // BPE: loads encoder.json + vocab.bpe, or a trained vocabulary). Both decode
 // losslessly to the original bytes and accept arbitrary bytes (invalid UTF-8,
-// NUL) without crashing.
+// NUL) without crashing. WordPieceTokenizer (wordpiece.h: BERT's vocab.txt or
+// a BertTokenizerFast tokenizer.json) normalizes (lowercase, accents), so its
+// decode() is not lossless; it too accepts arbitrary bytes.
 //
 // Files: a tokenizer is saved as one JSON file in Hugging Face's
 // `tokenizer.json` layout ("model": {"type": "BPE", "vocab", "merges"},
 // "added_tokens", byte-level pre-tokenizer/decoder) plus a "tessera" object
-// {"format_version": 1, "kind": "bpe" | "char"} inside "model" (Hugging Face
+// {"format_version": 1, "kind": "bpe" | "char" | "wordpiece"} inside "model" (Hugging Face
 // `tokenizers` rejects unknown top-level keys but ignores them there, so HF
 // loads our BPE files; a top-level "tessera" object is read as well). load_tokenizer() reads
 // that file, a folder holding it, or a folder with GPT-2's encoder.json and
@@ -45,13 +47,14 @@ class Tokenizer {
   virtual std::optional<int32_t> eot_id() const = 0;
   // Id of a special token by its text, if present.
   virtual std::optional<int32_t> special_id(std::string_view text) const = 0;
-  virtual std::string kind() const = 0;  // "char" or "bpe"
+  virtual std::string kind() const = 0;  // "char", "bpe" or "wordpiece"
   // Writes the tokenizer.json described above (atomically).
   virtual void save(const std::string& path) const = 0;
 };
 
-// A tokenizer.json (ours or Hugging Face byte-level BPE), a folder holding one,
-// or a folder with encoder.json + vocab.bpe (GPT-2's files).
+// A tokenizer.json (ours, Hugging Face byte-level BPE or WordPiece), a folder
+// holding one, a folder with encoder.json + vocab.bpe (GPT-2's files), a
+// folder with BERT's vocab.txt (+ tokenizer_config.json), or a vocab.txt file.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 }  // namespace tessera::text
