@@ -154,6 +154,13 @@ struct GPT::Impl {
   // idx (B, T) -> logits (B, T, V) for positions start .. start + T - 1.
   Tensor run(const GPTConfig& c, bool training, const Tensor& idx, int64_t start, KVCache* cache,
              bool last_only = false) {
+    Tensor x = hidden(c, training, idx, start, cache, last_only);
+    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, T, V)
+  }
+
+  // The trunk: embeddings, blocks and the final norm -> (B, T, C).
+  Tensor hidden(const GPTConfig& c, bool training, const Tensor& idx, int64_t start, KVCache* cache,
+                bool last_only) {
     const int64_t T = idx.size(1);
     Step s;
     s.training = training;
@@ -177,8 +184,7 @@ struct GPT::Impl {
     x = s.drop(x);
     for (size_t l = 0; l < transformer->blocks.size(); ++l) x = transformer->blocks[l]->forward(x, s, l);
     if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
-    x = transformer->ln_f->forward(x);
-    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, T, V)
+    return transformer->ln_f->forward(x);
   }
 
   // decode_step: one new token per sequence, each at its own position pos[b].
@@ -309,6 +315,13 @@ Tensor GPT::forward(const Tensor& idx) {
   TSR_CHECK(idx.size(1) <= config_.block_size, ShapeError, "GPT: sequence length ", idx.size(1),
             " exceeds block_size ", config_.block_size);
   return impl_->run(config_, is_training(), idx, 0, nullptr);
+}
+
+Tensor GPT::hidden_states(const Tensor& idx) {
+  check_idx(idx, config_);
+  TSR_CHECK(idx.size(1) <= config_.block_size, ShapeError, "GPT: sequence length ", idx.size(1),
+            " exceeds block_size ", config_.block_size);
+  return impl_->hidden(config_, is_training(), idx, 0, nullptr, false);
 }
 
 Tensor GPT::forward(const Tensor& idx, KVCache& cache, bool last_only) {

@@ -8,6 +8,7 @@
 #include "tessera/nn/init.h"
 #include "tessera/ops/activation.h"
 #include "tessera/ops/dropout.h"
+#include "tessera/ops/elementwise.h"
 #include "tessera/ops/indexing.h"
 #include "tessera/ops/linalg.h"
 #include "tessera/ops/norm.h"
@@ -24,13 +25,23 @@ Linear::Linear(const LinearOptions& o)
   reset_parameters();
 }
 
-void Linear::reset_parameters() {
+Linear::Linear(const LinearOptions& o, Generator& init_gen)
+    : Module("Linear"),
+      options(o),
+      weight(register_parameter("weight", empty({o.out_features, o.in_features}))),
+      bias(register_parameter("bias", o.bias ? empty({o.out_features}) : Tensor())) {
+  TSR_CHECK(o.in_features >= 0 && o.out_features >= 0, ShapeError, "Linear: negative features (", o.in_features, ", ",
+            o.out_features, ")");
+  reset_parameters(&init_gen);
+}
+
+void Linear::reset_parameters(Generator* gen) {
   // torch: kaiming_uniform_(a=sqrt(5)) == U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
-  if (options.in_features > 0) init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (options.in_features > 0) init::kaiming_uniform_(weight, std::sqrt(5.0), "fan_in", "leaky_relu", gen);
   else init::zeros_(weight);
   if (bias.defined()) {
     double bound = options.in_features > 0 ? 1.0 / std::sqrt(static_cast<double>(options.in_features)) : 0.0;
-    init::uniform_(bias, -bound, bound);
+    init::uniform_(bias, -bound, bound, gen);
   }
 }
 
@@ -38,7 +49,45 @@ Tensor Linear::forward(const Tensor& x) {
   TSR_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, ShapeError, qualified_name(), " (", options.in_features,
             " -> ", options.out_features, "): input of shape ", shape_str(x.shape()), " must end in ",
             options.in_features, " (weight shape ", shape_str(weight.shape()), ")");
-  return linear(x, weight, bias);
+  Tensor y = linear(x, weight, bias);
+  if (!lora_A_) return y;
+  Tensor h = lora_dropout_ > 0 ? dropout(x, lora_dropout_, is_training(), lora_gen_) : x;
+  return add(y, linear(linear(h, lora_A_->weight), lora_B_->weight), lora_scaling_);
+}
+
+void Linear::enable_lora(int64_t rank, double alpha, double dropout_p, Generator& gen) {
+  TSR_CHECK(!lora_A_, Error, qualified_name(), ": LoRA is already enabled");
+  TSR_CHECK(rank >= 1, Error, qualified_name(), ": LoRA rank must be >= 1, got ", rank);
+  TSR_CHECK(dropout_p >= 0.0 && dropout_p < 1.0, Error, qualified_name(), ": LoRA dropout must be in [0, 1), got ",
+            dropout_p);
+  auto A = std::make_shared<Linear>(LinearOptions{options.in_features, rank, false}, gen);  // kaiming_uniform(a=sqrt(5))
+  auto B = std::make_shared<Linear>(LinearOptions{rank, options.out_features, false}, gen);
+  {
+    NoGradGuard ng;
+    B->weight.zero_();  // PEFT: zeros, so the adapted layer starts equal to the base layer
+  }
+  if (weight.dtype() != A->weight.dtype())  // the adapter computes in the layer's dtype
+    for (Linear* m : {A.get(), B.get()}) m->weight = m->weight.to(weight.dtype()).detach().set_requires_grad(true);
+  lora_A_ = register_module("lora_A", A);
+  lora_B_ = register_module("lora_B", B);
+  lora_scaling_ = alpha / static_cast<double>(rank);
+  lora_dropout_ = dropout_p;
+  lora_gen_ = Generator(gen.seed() * 6364136223846793005ull + gen.reserve(1) + 1442695040888963407ull);
+}
+
+void Linear::merge_lora() {
+  if (!lora_A_) return;
+  {
+    NoGradGuard ng;
+    // (out, r) @ (r, in): the update the adapter adds to x W^T.
+    weight.add_(matmul(lora_B_->weight, lora_A_->weight), lora_scaling_);
+  }
+  remove_child("lora_A");
+  remove_child("lora_B");
+  lora_A_.reset();
+  lora_B_.reset();
+  lora_scaling_ = 0.0;
+  lora_dropout_ = 0.0;
 }
 
 Embedding::Embedding(const EmbeddingOptions& o)

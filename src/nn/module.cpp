@@ -43,6 +43,16 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+void Module::remove_child(const std::string& name) {
+  for (auto it = children_.begin(); it != children_.end(); ++it)
+    if (it->first == name) {
+      it->second->set_path("");  // it is a root again
+      children_.erase(it);
+      return;
+    }
+  throw Error(type_name_ + ": no submodule named '" + name + "' to remove");
+}
+
 void Module::set_path(const std::string& path) {
   path_ = path;
   for (auto& [n, child] : children_) child->set_path(path + "." + n);

@@ -76,6 +76,10 @@ class GPT : public nn::Module {
 
   // idx (B, T) int64 with T <= block_size -> logits (B, T, vocab_size).
   Tensor forward(const Tensor& idx) override;
+  // The same pass without the output projection: the final-norm hidden states
+  // (B, T, n_embd) that forward(idx) multiplies by the embedding matrix (for
+  // classifiers and other heads). Dropout as forward in training mode.
+  Tensor hidden_states(const Tensor& idx);
   // Incremental: idx holds the next T tokens of each sequence, at positions
   // cache.length .. cache.length + T - 1; appends their keys/values and
   // returns their logits (B, T, vocab_size). Records no gradients (runs under

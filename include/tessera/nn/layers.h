@@ -2,6 +2,7 @@
 // the activation modules. Parameter names and default initializations are
 // torch.nn's.
 #pragma once
+#include <memory>
 #include <optional>
 
 #include "tessera/core/random.h"
@@ -15,15 +16,38 @@ struct LinearOptions {
   bool bias = true;
 };
 // y = x W^T + b; W (out, in) ~ U(-1/sqrt(in), 1/sqrt(in)) (kaiming_uniform, a = sqrt(5)), b likewise.
+//
+// LoRA (Hu et al. 2021, as PEFT's LoraLayer): enable_lora adds the children
+// lora_A (Linear in -> r, no bias, kaiming_uniform a = sqrt(5)) and lora_B
+// (Linear r -> out, no bias, zeros), so their state_dict names are
+// "<path>.lora_A.weight" / "<path>.lora_B.weight", and forward becomes
+//   y = x W^T + b + (alpha / r) * lora_B(lora_A(dropout(x))).
+// B = 0 at the start, so an adapted model begins equal to its base.
+// merge_lora folds W += (alpha / r) B A and removes the children again.
 class Linear : public Module {
  public:
   explicit Linear(const LinearOptions& o);
+  // The same initialization, drawn from init_gen instead of the default generator.
+  Linear(const LinearOptions& o, Generator& init_gen);
   Linear(int64_t in, int64_t out, bool bias = true) : Linear(LinearOptions{in, out, bias}) {}
   Tensor forward(const Tensor& x) override;
-  void reset_parameters();
+  void reset_parameters(Generator* gen = nullptr);
   LinearOptions options;
   Tensor& weight;  // (out, in)
   Tensor& bias;    // (out) or undefined
+
+  // A is drawn from gen, and the adapter's dropout generator is seeded from
+  // it. Throws for rank < 1, dropout outside [0, 1) or a second enable_lora.
+  void enable_lora(int64_t rank, double alpha, double dropout, Generator& gen);
+  bool has_lora() const { return lora_A_ != nullptr; }
+  void merge_lora();  // no-op without LoRA; the merged weight keeps its requires_grad
+  double lora_scaling() const { return lora_scaling_; }  // alpha / rank (0 without LoRA)
+
+ private:
+  std::shared_ptr<Linear> lora_A_, lora_B_;
+  double lora_scaling_ = 0.0;
+  double lora_dropout_ = 0.0;
+  Generator lora_gen_;  // the adapter's dropout masks
 };
 
 struct EmbeddingOptions {

@@ -75,6 +75,8 @@ class Module {
     return module;
   }
   void add_child(const std::string& name, std::shared_ptr<Module> module);
+  // Unregisters a child (LoRA's merge drops its adapters); throws when absent.
+  void remove_child(const std::string& name);
   bool training_ = true;
 
  private:
