@@ -230,7 +230,15 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
   std::string tok_bytes = read_bytes(tok_path);
   uint64_t fp = fnv1a64(tok_bytes.data(), tok_bytes.size());
   auto eot = tok.eot_id();
-  if (!eot && !contiguous) notice("note: the tokenizer has no <|endoftext|> token; documents are concatenated without a separator");
+  // The document separator: <|endoftext|>, else [SEP] (a WordPiece/BERT
+  // vocabulary: masked-LM windows then see BERT's own separator between documents).
+  std::optional<int32_t> sep = eot;
+  std::string sep_token = eot ? "<|endoftext|>" : "";
+  if (!sep && !contiguous) {
+    if ((sep = tok.special_id("[SEP]"))) sep_token = "[SEP]";
+  }
+  if (!sep && !contiguous)
+    notice("note: the tokenizer has no <|endoftext|> or [SEP] token; documents are concatenated without a separator");
 
   json splits = json::object();
   auto write_split = [&](const char* name, const std::vector<int64_t>& idx, int64_t& total) {
@@ -249,7 +257,7 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
     };
     for (int64_t d : idx) {
       auto ids = tok.encode(docs[static_cast<size_t>(d)], /*allow_special=*/false);
-      if (eot && !contiguous) ids.push_back(*eot);
+      if (sep && !contiguous) ids.push_back(*sep);
       for (int32_t id : ids) {
         TSR_CHECK(id >= 0 && id < vocab, Error, "data prepare: the tokenizer produced id ", id,
                   " outside its vocabulary [0, ", vocab, ")");
@@ -272,6 +280,7 @@ PrepareResult prepare_impl(const Tokenizer* given, const TokenizerTrainer* train
                        {"kind", tok.kind()},
                        {"vocab_size", vocab},
                        {"eot_id", eot ? json(*eot) : json(nullptr)}};
+  if (sep && !eot && !contiguous) meta["tokenizer"]["separator"] = {{"token", sep_token}, {"id", *sep}};
   meta["dtype"] = vocab <= 65536 ? "uint16" : "uint32";
   meta["split"] = o.split;
   if (contiguous) meta["characters"] = {{"total", n_chars}, {"train", train_chars}, {"val", n_chars - train_chars}};

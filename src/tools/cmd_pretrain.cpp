@@ -1,5 +1,6 @@
-// `tessera pretrain`: a GPT recipe (examples/gpt_*.json) + token shards from
-// `tessera data prepare` -> lm::pretrain (lm/pretrain.h).
+// `tessera pretrain`: a recipe (examples/gpt_*.json; examples/bert_mlm_*.json
+// with --objective mlm) + token shards from `tessera data prepare` ->
+// lm::pretrain (lm/pretrain.h).
 #include <filesystem>
 #include <iostream>
 #include <optional>
@@ -17,7 +18,7 @@ namespace tessera::cli {
 namespace {
 
 struct PretrainArgs {
-  std::string config, data, out, tokenizer;
+  std::string config, data, out, tokenizer, objective;
   std::optional<int64_t> steps, batch_size, eval_every;
   std::optional<double> lr, peak_flops;
   std::optional<uint64_t> seed;
@@ -37,6 +38,7 @@ int run_pretrain(const PretrainArgs& a) {
   if (a.seed) cfg["train"]["seed"] = *a.seed;
   if (a.threads) cfg["train"]["threads"] = *a.threads;
   if (a.peak_flops) cfg["train"]["peak_flops"] = *a.peak_flops;
+  if (!a.objective.empty()) cfg["objective"] = a.objective;
   lm::PretrainOptions o;
   o.resume = a.resume;
   o.quiet = a.quiet;
@@ -66,12 +68,18 @@ int run_pretrain(const PretrainArgs& a) {
 
 Command add_pretrain_command(CLI::App& app) {
   auto a = std::make_shared<PretrainArgs>();
-  auto* p = app.add_subcommand("pretrain", "Pretrain a GPT on token shards (see examples/gpt_*.json)");
+  auto* p = app.add_subcommand("pretrain",
+                               "Pretrain a GPT (causal LM) or a BERT (masked LM) on token shards (see examples/gpt_*.json, "
+                               "examples/bert_mlm_*.json)");
   p->add_option("-c,--config", a->config, "recipe file (JSON)")->required();
   p->add_option("-d,--data", a->data, "token shard folder from `tessera data prepare`")->required();
   p->add_option("-o,--out", a->out, "output folder: metrics.jsonl, summary.json, checkpoints/")->required();
   p->add_option("--tokenizer", a->tokenizer,
                 "tokenizer to record in checkpoints (default: the data folder's tokenizer.json); must match the shards");
+  p->add_option("--objective", a->objective,
+                "override the recipe's objective: causal (a GPT, next-token prediction) or mlm (a BERT, masked LM; "
+                "the model section is a BertConfig and the tokenizer needs [CLS] [SEP] [MASK] [PAD])")
+      ->check(CLI::IsMember({"causal", "mlm"}));
   p->add_option("--steps", a->steps, "override train.steps");
   p->add_option("--batch-size", a->batch_size, "override train.batch_size");
   p->add_option("--lr", a->lr, "override optimizer.lr");
