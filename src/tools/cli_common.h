@@ -26,6 +26,7 @@ Command add_plans_command(CLI::App& app);
 Command add_keys_command(CLI::App& app);
 Command add_usage_command(CLI::App& app);
 Command add_cost_command(CLI::App& app);
+Command add_finetune_command(CLI::App& app);
 
 // Parses a JSON config file; errors name the file (and nlohmann's line/column).
 nlohmann::json read_config(const std::string& path);

@@ -1,0 +1,106 @@
+// Fine-tuning a pretrained backbone into a text classifier: the library behind
+// `tessera finetune` and the classifier side of `tessera eval`.
+//
+// A backbone is a Tessera GPT checkpoint (`tessera pretrain`, causal), a Tessera
+// BERT checkpoint (`tessera pretrain --objective mlm`), or a Hugging Face folder
+// (BERT family: config.json + model.safetensors + vocab.txt; GPT-2). A
+// SequenceClassifier (models/classifier.h) pools its hidden states ([CLS],
+// last token or masked mean) into a linear head. Modes:
+//   full    every parameter trains; the checkpoint holds the whole model
+//   frozen  only the head trains; the checkpoint holds the head
+//   lora    rank-r adapters on the chosen linear layers plus the head train;
+//           the checkpoint holds only those (merge folds them into the base)
+// frozen and lora checkpoints name their base model (path and a fingerprint of
+// its weights) and refuse to load over another base.
+//
+// A fine-tuning run writes to its output folder:
+//   model/            the classifier checkpoint: config.json (below),
+//                     classifier.safetensors, tokenizer.json
+//   merged/           (lora with merge) the same classifier as a full checkpoint
+//   metrics.jsonl     one JSON object per log line and per epoch's evaluation
+//   dev_report.json   the last epoch's dev classification report
+//   summary.json      dev_accuracy, dev_macro_f1, trainable_parameters, ... (FinetuneResult)
+//
+// model/config.json: {"format_version": 1, "task": "sequence_classification",
+//   "backbone": {"kind": "gpt" | "bert", "config": {...}, "base": PATH | null,
+//                "base_format": ..., "fingerprint": HEX, "from_scratch": bool},
+//   "head": {"pooling", "dropout"}, "labels": [...], "max_len": N, "mode": ...,
+//   "lora": {"rank", "alpha", "dropout", "targets", "layers"} | null,
+//   "data": {"format", "text_column", "label_column"}, "recipe": {...}}
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tessera/models/classifier.h"
+#include "tessera/nn/lora.h"
+#include "tessera/text/tokenizer.h"
+
+namespace tessera::train {
+
+// The recipe: a JSON object whose keys are these fields' names (see
+// examples/finetune/*.json); unknown keys are errors naming the key.
+struct FinetuneConfig {
+  std::string base;            // backbone folder (see above)
+  bool from_scratch = false;   // the base's architecture with fresh random weights
+  std::string tokenizer;       // overrides the base's tokenizer
+  std::string train_file, dev_file;
+  std::string format = "auto", text_column = "text", label_column = "label";
+  int64_t max_train = 0;       // > 0: the first N training rows
+  std::string pooling;         // "cls" | "last" | "mean"; "" = cls for BERT, last for GPT
+  double head_dropout = 0.1;
+  int64_t max_len = 128;       // tokens per example, specials included
+  std::string mode = "full";   // "full" | "frozen" | "lora"
+  int64_t lora_rank = 8;
+  double lora_alpha = 16, lora_dropout = 0.0;
+  std::vector<std::string> lora_targets;  // empty: query,value (BERT) / c_attn (GPT)
+  bool merge = false;          // lora: also write merged/ (adapters folded in)
+  int64_t epochs = 3, batch_size = 32, eval_batch_size = 64, log_every = 50;
+  double lr = 5e-5, weight_decay = 0.01, warmup = 0.1, clip_grad_norm = 1.0;
+  uint64_t seed = 1;
+  int threads = 0;             // 0: all cores
+
+  static FinetuneConfig from_json(const std::string& json_text, const std::string& origin = "recipe");
+  std::string to_json() const;
+  void validate() const;       // errors name the field
+};
+
+struct FinetuneResult {
+  double dev_accuracy = 0, dev_macro_f1 = 0;
+  int64_t trainable_parameters = 0;
+  std::string summary_json;
+};
+
+FinetuneResult finetune(const FinetuneConfig& config, const std::string& out_dir, bool quiet = false);
+
+// A classifier checkpoint folder (a run's --out folder or its model/ / merged/),
+// ready to predict. base_override replaces the base path recorded for frozen
+// and lora checkpoints (its fingerprint must still match).
+struct LoadedClassifier {
+  std::shared_ptr<models::SequenceClassifier> model;
+  std::shared_ptr<text::Tokenizer> tokenizer;
+  std::vector<std::string> labels;
+  int64_t max_len = 0;
+  std::string dir;          // the folder holding config.json
+  std::string config_json;  // its text
+  std::string format = "auto", text_column = "text", label_column = "label";
+};
+LoadedClassifier load_classifier(const std::string& dir, const std::string& base_override = "");
+
+// Where a checkpoint's config.json says what it is: "sequence_classification",
+// "language_model", "masked_language_model", "classification" (tessera train)...
+// Looks in dir, dir/model and a run folder's newest checkpoint; "" when none.
+std::string checkpoint_task(const std::string& dir);
+
+// Token ids as the classifier sees them: [CLS] pieces [SEP] for BERT, the
+// tokenizer's ids for GPT; at most max_len. Throws on empty text.
+std::vector<int32_t> encode_example(const text::Tokenizer& tok, const std::string& kind, const std::string& text,
+                                    int64_t max_len);
+
+// Class probabilities (N, labels) for texts, in order; eval mode, batches of
+// batch_size sorted by length (padding is masked, so order does not matter).
+std::vector<std::vector<float>> predict_probabilities(LoadedClassifier& c, const std::vector<std::string>& texts,
+                                                      int64_t batch_size = 64);
+
+}  // namespace tessera::train

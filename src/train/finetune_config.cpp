@@ -1,0 +1,113 @@
+// FinetuneConfig of train/finetune.h: a flat JSON recipe read strictly (an
+// unknown key or a wrong type is an error naming it).
+#include <nlohmann/json.hpp>
+
+#include "recipe_json.h"
+#include "tessera/train/finetune.h"
+
+using nlohmann::json;
+
+namespace tessera::train {
+
+FinetuneConfig FinetuneConfig::from_json(const std::string& json_text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw Error(origin + ": not valid JSON: " + e.what());
+  }
+  TSR_CHECK(j.is_object(), Error, origin, ": a fine-tuning recipe must be a JSON object");
+  const std::string who = origin;
+  RecipeJson r{who.c_str()};
+  r.check_keys(j, "", {"description", "base", "from_scratch", "tokenizer", "train_file", "dev_file", "format",
+                       "text_column", "label_column", "max_train", "pooling", "head_dropout", "max_len", "mode",
+                       "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "merge", "epochs", "batch_size",
+                       "eval_batch_size", "log_every", "lr", "weight_decay", "warmup", "clip_grad_norm", "seed",
+                       "threads"});
+  FinetuneConfig c;
+  r.read(j, "", "base", c.base);
+  r.read(j, "", "from_scratch", c.from_scratch);
+  r.read(j, "", "tokenizer", c.tokenizer);
+  r.read(j, "", "train_file", c.train_file);
+  r.read(j, "", "dev_file", c.dev_file);
+  r.read(j, "", "format", c.format);
+  r.read(j, "", "text_column", c.text_column);
+  r.read(j, "", "label_column", c.label_column);
+  r.read(j, "", "max_train", c.max_train);
+  r.read(j, "", "pooling", c.pooling);
+  r.read(j, "", "head_dropout", c.head_dropout);
+  r.read(j, "", "max_len", c.max_len);
+  r.read(j, "", "mode", c.mode);
+  r.read(j, "", "lora_rank", c.lora_rank);
+  r.read(j, "", "lora_alpha", c.lora_alpha);
+  r.read(j, "", "lora_dropout", c.lora_dropout);
+  r.read(j, "", "lora_targets", c.lora_targets);
+  r.read(j, "", "merge", c.merge);
+  r.read(j, "", "epochs", c.epochs);
+  r.read(j, "", "batch_size", c.batch_size);
+  r.read(j, "", "eval_batch_size", c.eval_batch_size);
+  r.read(j, "", "log_every", c.log_every);
+  r.read(j, "", "lr", c.lr);
+  r.read(j, "", "weight_decay", c.weight_decay);
+  r.read(j, "", "warmup", c.warmup);
+  r.read(j, "", "clip_grad_norm", c.clip_grad_norm);
+  r.read(j, "", "seed", c.seed);
+  r.read(j, "", "threads", c.threads);
+  return c;
+}
+
+std::string FinetuneConfig::to_json() const {
+  json j = {{"base", base},
+            {"from_scratch", from_scratch},
+            {"tokenizer", tokenizer},
+            {"train_file", train_file},
+            {"dev_file", dev_file},
+            {"format", format},
+            {"text_column", text_column},
+            {"label_column", label_column},
+            {"max_train", max_train},
+            {"pooling", pooling},
+            {"head_dropout", head_dropout},
+            {"max_len", max_len},
+            {"mode", mode},
+            {"lora_rank", lora_rank},
+            {"lora_alpha", lora_alpha},
+            {"lora_dropout", lora_dropout},
+            {"lora_targets", lora_targets},
+            {"merge", merge},
+            {"epochs", epochs},
+            {"batch_size", batch_size},
+            {"eval_batch_size", eval_batch_size},
+            {"log_every", log_every},
+            {"lr", lr},
+            {"weight_decay", weight_decay},
+            {"warmup", warmup},
+            {"clip_grad_norm", clip_grad_norm},
+            {"seed", seed},
+            {"threads", threads}};
+  return j.dump(2);
+}
+
+void FinetuneConfig::validate() const {
+  TSR_CHECK(!base.empty(), Error, "finetune: no base model (--base or \"base\" in the recipe)");
+  TSR_CHECK(!train_file.empty(), Error, "finetune: no training file (--train or \"train_file\")");
+  TSR_CHECK(!dev_file.empty(), Error, "finetune: no dev file (--dev or \"dev_file\")");
+  TSR_CHECK(mode == "full" || mode == "frozen" || mode == "lora", Error, "finetune: mode must be full, frozen or lora, got '",
+            mode, "'");
+  TSR_CHECK(pooling.empty() || pooling == "cls" || pooling == "last" || pooling == "mean", Error,
+            "finetune: pooling must be cls, last or mean, got '", pooling, "'");
+  TSR_CHECK(!(from_scratch && mode != "full"), Error, "finetune: from_scratch trains every weight; mode must be full, got '",
+            mode, "'");
+  TSR_CHECK(!(merge && mode != "lora"), Error, "finetune: merge folds LoRA adapters; it needs mode lora");
+  TSR_CHECK(max_len >= 2, Error, "finetune: max_len must be >= 2, got ", max_len);
+  TSR_CHECK(epochs >= 1, Error, "finetune: epochs must be >= 1, got ", epochs);
+  TSR_CHECK(batch_size >= 1 && eval_batch_size >= 1, Error, "finetune: batch sizes must be >= 1");
+  TSR_CHECK(lr > 0, Error, "finetune: lr must be > 0, got ", lr);
+  TSR_CHECK(warmup >= 0 && warmup < 1, Error, "finetune: warmup is a fraction of the steps in [0, 1), got ", warmup);
+  TSR_CHECK(head_dropout >= 0 && head_dropout < 1, Error, "finetune: head_dropout must be in [0, 1), got ", head_dropout);
+  TSR_CHECK(lora_rank >= 1, Error, "finetune: lora_rank must be >= 1, got ", lora_rank);
+  TSR_CHECK(max_train >= 0 && log_every >= 0 && weight_decay >= 0 && clip_grad_norm >= 0, Error,
+            "finetune: max_train, log_every, weight_decay and clip_grad_norm must be >= 0");
+}
+
+}  // namespace tessera::train
