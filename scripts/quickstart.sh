@@ -5,7 +5,11 @@
 #      `tessera train`, evaluate the checkpoint with `tessera eval`;
 #   2. language: fit a byte-level BPE to Debian's fortunes corpus and cut it
 #      into token shards (`tessera data prepare`), pretrain a small GPT
-#      (`tessera pretrain`), and sample from it (`tessera generate`).
+#      (`tessera pretrain`), and sample from it (`tessera generate`);
+#   3. fine-tuning: label fortunes by topic file (computers, politics,
+#      science, work; every 5th fortune held out), fine-tune the pretrained
+#      GPT into a topic classifier (`tessera finetune`), evaluate it
+#      (`tessera eval`), and train the same classifier from scratch beside it.
 # Output goes under ${OUT:-runs/quickstart}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,5 +30,18 @@ echo "== 2. fortunes: tokenizer + shards, pretrain a GPT, generate =="
 ./build/tessera pretrain --config examples/gpt_fortunes.json --data "$OUT/fortunes_data" --out "$OUT/gpt_fortunes"
 ./build/tessera generate --checkpoint "$OUT/gpt_fortunes" --prompt "A wise man" --prompt "Computers are" \
     --max-new-tokens 60 --temperature 0.8 --top-k 40 --seed 0
+echo "== 3. fortunes by topic: fine-tune the pretrained GPT, and the same model from scratch =="
+scripts/fortunes_topics.sh "$OUT/fortune_topics" "$FORTUNES" computers politics science work
+for init in pretrained scratch; do
+  extra=(); [ "$init" = scratch ] && extra=(--from-scratch)
+  ./build/tessera finetune --config examples/finetune/fortunes_topics.json --base "$OUT/gpt_fortunes" \
+      --train "$OUT/fortune_topics/train.tsv" --dev "$OUT/fortune_topics/dev.tsv" --out "$OUT/topics_$init" "${extra[@]}"
+done
+./build/tessera eval --checkpoint "$OUT/topics_pretrained" --data "$OUT/fortune_topics/dev.tsv" \
+    --predictions "$OUT/topics_pretrained/dev_predictions.tsv"
+for init in pretrained scratch; do
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"{sys.argv[2]:>10}: dev accuracy {s[\"dev_accuracy\"]:.4f}, macro F1 {s[\"dev_macro_f1\"]:.4f}")' \
+      "$OUT/topics_$init/summary.json" "$init" 2>/dev/null || grep -E '"dev_(accuracy|macro_f1)"' "$OUT/topics_$init/summary.json"
+done
 echo "quickstart: summaries in $OUT/fashion_cnn/summary.json and $OUT/gpt_fortunes/summary.json;"
 echo "the full recipes are examples/fashion_mnist_cnn.json and examples/shakespeare_char.json (nanoGPT's Shakespeare-char GPT)"

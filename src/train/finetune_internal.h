@@ -49,6 +49,14 @@ struct ClassifierMeta {
   nlohmann::json recipe;
 };
 
+// Whether a classifier checkpoint of `mode` stores the tensor `name`:
+// everything (full), the head (frozen), adapters + head (lora).
+inline bool stored_in_checkpoint(const std::string& name, const std::string& mode) {
+  const bool head = name.rfind("head.", 0) == 0;
+  const bool adapter = name.find("lora_A.") != std::string::npos || name.find("lora_B.") != std::string::npos;
+  return mode == "full" || head || (mode == "lora" && adapter);
+}
+
 // Writes dir/{config.json, classifier.safetensors, tokenizer.json} (atomically,
 // the folder replaced as a whole); the weights saved depend on meta.mode.
 // Returns the bytes written.

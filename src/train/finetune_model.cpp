@@ -176,13 +176,9 @@ int64_t save_classifier(const std::string& dir, const models::SequenceClassifier
               {"data", {{"format", meta.format}, {"text_column", meta.text_column}, {"label_column", meta.label_column}}},
               {"recipe", meta.recipe},
               {"tokenizer", "tokenizer.json"}};
-  // What each mode stores: everything (full), the head (frozen), adapters + head (lora).
   io::TensorMap weights;
-  for (const auto& [name, t] : model.state_dict()) {
-    const bool head = name.rfind("head.", 0) == 0;
-    const bool adapter = name.find("lora_A.") != std::string::npos || name.find("lora_B.") != std::string::npos;
-    if (meta.mode == "full" || head || (meta.mode == "lora" && adapter)) weights[name] = t.contiguous();
-  }
+  for (const auto& [name, t] : model.state_dict())
+    if (stored_in_checkpoint(name, meta.mode)) weights[name] = t.contiguous();
   fs::path final_dir(dir), tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
   std::error_code ec;
   fs::remove_all(tmp, ec);
@@ -305,11 +301,8 @@ LoadedClassifier load_classifier(const std::string& path, const std::string& bas
   // The file must supply exactly what its mode saves; anything else means a
   // file for another model.
   nn::StateDict want;
-  for (const auto& [name, t] : out.model->state_dict()) {
-    const bool h = name.rfind("head.", 0) == 0;
-    const bool adapter = name.find("lora_A.") != std::string::npos || name.find("lora_B.") != std::string::npos;
-    if (mode == "full" || h || (mode == "lora" && adapter)) want[name] = t;
-  }
+  for (const auto& [name, t] : out.model->state_dict())
+    if (detail::stored_in_checkpoint(name, mode)) want[name] = t;
   std::string problems;
   for (const auto& [name, t] : want)
     if (!weights.tensors.count(name)) problems += "\n  missing " + name;
