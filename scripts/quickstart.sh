@@ -40,8 +40,8 @@ done
 ./build/tessera eval --checkpoint "$OUT/topics_pretrained" --data "$OUT/fortune_topics/dev.tsv" \
     --predictions "$OUT/topics_pretrained/dev_predictions.tsv"
 for init in pretrained scratch; do
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(f"{sys.argv[2]:>10}: dev accuracy {s[\"dev_accuracy\"]:.4f}, macro F1 {s[\"dev_macro_f1\"]:.4f}")' \
+  python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); print("%10s: dev accuracy %.4f, macro F1 %.4f" % (sys.argv[2], s["dev_accuracy"], s["dev_macro_f1"]))' \
       "$OUT/topics_$init/summary.json" "$init" 2>/dev/null || grep -E '"dev_(accuracy|macro_f1)"' "$OUT/topics_$init/summary.json"
 done
-echo "quickstart: summaries in $OUT/fashion_cnn/summary.json and $OUT/gpt_fortunes/summary.json;"
+echo "quickstart: summaries in $OUT/fashion_cnn, $OUT/gpt_fortunes, $OUT/topics_pretrained and $OUT/topics_scratch (summary.json);"
 echo "the full recipes are examples/fashion_mnist_cnn.json and examples/shakespeare_char.json (nanoGPT's Shakespeare-char GPT)"
