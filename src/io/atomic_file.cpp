@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "tessera/core/error.h"
 
@@ -100,6 +102,12 @@ void AtomicFile::commit() {
     ::fsync(dfd);
     ::close(dfd);
   }
+}
+
+std::string read_file(const std::string& path, std::string_view who) {
+  std::ifstream in(path, std::ios::binary);
+  TSR_CHECK(in.good(), Error, who, ": cannot open '", path, "'");
+  return {std::istreambuf_iterator<char>(in), {}};
 }
 
 void write_file_atomic(const std::string& path, std::string_view contents) {

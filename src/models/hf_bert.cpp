@@ -135,14 +135,6 @@ BertConfig BertConfig::from_json(const std::string& text, const std::string& ori
 
 namespace {
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  TSR_CHECK(in.good(), Error, "HF BERT: cannot open '", p.string(), "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 float half_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const int exp = (h >> 10) & 0x1f;
@@ -212,7 +204,7 @@ std::shared_ptr<BertModel> load_hf_bert(const std::string& folder) {
               folder);
     throw Error("HF BERT: '" + st_path.string() + "' not found");
   }
-  const BertConfig c = BertConfig::from_json(read_text(cfg_path), cfg_path.string());
+  const BertConfig c = BertConfig::from_json(io::read_file(cfg_path.string(), "HF BERT"), cfg_path.string());
   const std::string path = st_path.string();
   const io::SafetensorsHeader header = io::read_safetensors_header(path);
 

@@ -32,14 +32,6 @@ bool is_conv1d_weight(const std::string& name) {
          ends_with(name, ".mlp.c_fc.weight") || ends_with(name, ".mlp.c_proj.weight");
 }
 
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  TSR_CHECK(in.good(), Error, "HF GPT-2: cannot open '", p.string(), "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 }  // namespace
 
 GPTConfig gpt2_config_from_hf(const std::string& text, const std::string& origin) {
@@ -143,7 +135,7 @@ std::shared_ptr<GPT> load_hf_gpt2(const std::string& folder) {
   TSR_CHECK(fs::is_regular_file(cfg_path), Error, "HF GPT-2: '", cfg_path.string(), "' not found");
   TSR_CHECK(fs::is_regular_file(st_path), Error, "HF GPT-2: '", st_path.string(),
             "' not found (only safetensors weights are read; convert pytorch_model.bin with save_pretrained)");
-  GPTConfig c = gpt2_config_from_hf(read_text(cfg_path), cfg_path.string());
+  GPTConfig c = gpt2_config_from_hf(io::read_file(cfg_path.string(), "HF GPT-2"), cfg_path.string());
   io::TensorMap file = io::load_safetensors(st_path.string()).tensors;
 
   auto model = std::make_shared<GPT>(c);

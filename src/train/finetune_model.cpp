@@ -25,17 +25,9 @@ namespace tessera::train {
 namespace detail {
 namespace {
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  TSR_CHECK(in, Error, "cannot read ", p.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 json read_json_file(const fs::path& p) {
   try {
-    return json::parse(read_file(p));
+    return json::parse(io::read_file(p.string(), "finetune"));
   } catch (const json::exception& e) {
     throw Error(p.string() + ": not valid JSON: " + e.what());
   }
@@ -214,7 +206,7 @@ std::string checkpoint_task(const std::string& path) {
   }
   json cfg;
   try {
-    cfg = json::parse(detail::read_file(fs::path(dir) / "config.json"));
+    cfg = json::parse(io::read_file((fs::path(dir) / "config.json").string(), "eval"));
   } catch (const std::exception&) {
     return "";
   }
@@ -243,7 +235,7 @@ LoadedClassifier load_classifier(const std::string& path, const std::string& bas
   LoadedClassifier out;
   std::string dir = detail::resolve_checkpoint_dir(path);
   out.dir = dir;
-  out.config_json = detail::read_file(fs::path(dir) / "config.json");
+  out.config_json = io::read_file((fs::path(dir) / "config.json").string(), "eval");
   json cfg = json::parse(out.config_json);
   std::string task = cfg.value("task", std::string());
   TSR_CHECK(task == "sequence_classification", Error, dir, " is not a classifier checkpoint (task '", task,

@@ -51,6 +51,10 @@ class AtomicFile {
 // One-shot helper: the whole contents at once.
 void write_file_atomic(const std::string& path, std::string_view contents);
 
+// The reading side: a whole file's bytes; tessera::Error "<who>: cannot open
+// '<path>'" when it is missing or unreadable.
+std::string read_file(const std::string& path, std::string_view who);
+
 namespace testing {
 // Called after the temp file is fsynced and closed, just before the rename,
 // with the temp path. Tests install a hook that SIGKILLs the process there to
