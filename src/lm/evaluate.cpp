@@ -20,7 +20,7 @@
 #include "tessera/models/bert.h"
 #include "tessera/ops/loss.h"
 #include "tessera/text/tokenizer.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -44,10 +44,10 @@ std::string read_text_file(const std::string& path) {
 fs::path resolve_checkpoint(const std::string& dir) {
   TSR_CHECK(!dir.empty() && fs::exists(dir), Error, "eval: checkpoint not found: '", dir, "'");
   if (fs::exists(fs::path(dir) / "config.json")) return dir;
-  auto step = train::latest_checkpoint(dir);
+  auto step = checkpoint::latest_step(dir);
   TSR_CHECK(step.has_value(), Error, "eval: no checkpoint in '", dir,
             "': expected config.json + model.safetensors there, or checkpoints/step-N/ under it");
-  return train::checkpoint_dir(dir, *step);
+  return checkpoint::step_dir(dir, *step);
 }
 
 json read_config(const fs::path& ck) {

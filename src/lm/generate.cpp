@@ -13,7 +13,7 @@
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/io/safetensors.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #if __has_include("tessera/models/hf_gpt2.h")
 #include "tessera/models/hf_gpt2.h"
 #define TESSERA_HAVE_HF_GPT2 1
@@ -258,10 +258,10 @@ LoadedGPT load_gpt_checkpoint(const std::string& dir, const std::string& tokeniz
   fs::path ck = dir;
   std::vector<fs::path> tokenizer_places;  // where a tokenizer may lie, nearest first
   if (!fs::exists(ck / "config.json")) {
-    auto step = train::latest_checkpoint(dir);
+    auto step = checkpoint::latest_step(dir);
     TSR_CHECK(step.has_value(), Error, "no checkpoint in '", dir,
               "': expected config.json + model.safetensors there, or checkpoints/step-N/ under it");
-    ck = train::checkpoint_dir(dir, *step);
+    ck = checkpoint::step_dir(dir, *step);
   }
   tokenizer_places.push_back(ck);
   if (ck.has_parent_path() && ck.parent_path().filename() == "checkpoints")

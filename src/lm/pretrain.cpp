@@ -32,7 +32,7 @@
 #include "tessera/optim/lr_scheduler.h"
 #include "tessera/text/shards.h"
 #include "tessera/text/tokenizer.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "train/recipe_json.h"
 
 namespace fs = std::filesystem;
@@ -325,7 +325,7 @@ struct Pretrainer {
   // ---- checkpoints ----
   json config_json() const {
     json c;
-    c["format_version"] = train::kCheckpointFormatVersion;
+    c["format_version"] = checkpoint::kFormatVersion;
     c["step"] = step;
     c["task"] = obj->task();
     c["model"] = obj->model_json();
@@ -337,7 +337,7 @@ struct Pretrainer {
   }
 
   void save_checkpoint(double wall_now) {
-    std::string tmp = train::begin_checkpoint(out, step);
+    std::string tmp = checkpoint::begin(out, step);
     fs::path d(tmp);
     io::save_safetensors((d / "model.safetensors").string(), obj->module().state_dict(),
                          {{"format", "pt"}, {"step", std::to_string(step)}});
@@ -354,16 +354,16 @@ struct Pretrainer {
     st["rng"]["default"] = {default_generator().seed(), default_generator().offset()};
     obj->save_rng(st["rng"]);
     io::write_file_atomic((d / "trainer_state.json").string(), st.dump(2) + "\n");
-    train::commit_checkpoint(tmp, out, step);
+    checkpoint::commit(tmp, out, step);
     last_checkpoint = step;
-    train::prune_checkpoints(out, r.keep_last, std::nullopt);
+    checkpoint::prune(out, r.keep_last, std::nullopt);
   }
 
   void load_checkpoint(int64_t s) {
-    std::string dir = train::checkpoint_dir(out, s);
+    std::string dir = checkpoint::step_dir(out, s);
     json c;
     try {
-      c = json::parse(train::read_checkpoint_config(dir));
+      c = json::parse(checkpoint::read_config(dir));
     } catch (const json::exception& e) {
       throw Error("checkpoint " + dir + ": config.json is malformed: " + e.what());
     }
@@ -466,12 +466,12 @@ struct Pretrainer {
     TSR_CHECK(!ec, Error, "pretrain: cannot create the output folder ", out, ": ", ec.message());
     bool resumed = false;
     if (opts.resume) {
-      if (auto s = train::latest_checkpoint(out)) {
+      if (auto s = checkpoint::latest_step(out)) {
         load_checkpoint(*s);
         resumed = true;
-        progress->message("resuming from " + train::checkpoint_dir(out, *s));
+        progress->message("resuming from " + checkpoint::step_dir(out, *s));
       } else {
-        progress->message("no checkpoint in " + train::checkpoint_root(out) + "; starting from scratch");
+        progress->message("no checkpoint in " + checkpoint::root(out) + "; starting from scratch");
       }
     }
     if (data.val.empty()) progress->message("note: " + data_dir + " has no usable validation split; no val_loss");
@@ -490,7 +490,7 @@ struct Pretrainer {
       double loss = train_step();
       train_seconds += seconds_since(ts);
       if (!std::isfinite(loss)) {
-        std::string where = last_checkpoint ? "the last good checkpoint is " + train::checkpoint_dir(out, *last_checkpoint)
+        std::string where = last_checkpoint ? "the last good checkpoint is " + checkpoint::step_dir(out, *last_checkpoint)
                                             : std::string("no checkpoint was written yet");
         std::string msg = "step " + std::to_string(step + 1) + ": loss is " + (std::isnan(loss) ? "NaN" : "infinite") +
                           "; stopped before the update; " + where;
@@ -569,7 +569,7 @@ struct Pretrainer {
     s["num_parameters_non_embedding"] = obj->count_parameters(true);
     s["seq_len"] = T;
     s["data"] = data_dir;
-    if (last_checkpoint) s["last_checkpoint"] = train::checkpoint_dir(out, *last_checkpoint);
+    if (last_checkpoint) s["last_checkpoint"] = checkpoint::step_dir(out, *last_checkpoint);
     s["model"] = obj->model_json();
     s["objective"] = objective_recipe.objective;
     s["config"] = r.raw;

@@ -9,7 +9,7 @@
 #include "tessera/lm/pretrain.h"
 #include "tessera/text/shards.h"
 #include "tessera/text/tokenizer.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -55,7 +55,7 @@ int run_pretrain(const PretrainArgs& a) {
   auto res = lm::pretrain(cfg.dump(), a.data, a.out, o);
   if (res.stop_reason == "interrupted") {
     std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
-              << train::checkpoint_dir(a.out, res.steps) << "\n";
+              << checkpoint::step_dir(a.out, res.steps) << "\n";
   } else {
     std::cout << "pretraining finished (" << res.steps << " steps, train loss " << res.train_loss;
     if (res.val_loss) std::cout << ", val loss " << *res.val_loss;

@@ -5,7 +5,7 @@
 
 #include "cli_common.h"
 #include "tessera/tessera.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "tessera/train/data_source.h"
 #include "tessera/train/trainer.h"
 
@@ -45,7 +45,7 @@ int run_train(const TrainArgs& a) {
   auto res = trainer.run();
   if (res.stop_reason == "interrupted") {
     std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
-              << train::checkpoint_dir(a.out, res.steps) << "\n";
+              << checkpoint::step_dir(a.out, res.steps) << "\n";
   } else {
     std::cout << "run finished (" << res.stop_reason << ", " << res.steps << " steps); summary: "
               << (fs::path(a.out) / "summary.json").string() << "\n";

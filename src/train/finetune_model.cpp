@@ -15,7 +15,7 @@
 #include "tessera/ops/activation.h"
 #include "tessera/text/shards.h"
 #include "tessera/text/wordpiece.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -61,7 +61,7 @@ std::string resolve_checkpoint_dir(const std::string& path) {
   TSR_CHECK(fs::exists(path), Error, "checkpoint folder ", path, " does not exist");
   if (fs::exists(fs::path(path) / "config.json")) return path;
   if (fs::exists(fs::path(path) / "model" / "config.json")) return (fs::path(path) / "model").string();
-  if (auto s = latest_checkpoint(path)) return checkpoint_dir(path, *s);
+  if (auto s = checkpoint::latest_step(path)) return checkpoint::step_dir(path, *s);
   throw Error(path + " holds no config.json, model/config.json or checkpoints/step-N: not a checkpoint folder");
 }
 

@@ -26,7 +26,7 @@
 #include "tessera/optim/adam.h"
 #include "tessera/optim/lr_scheduler.h"
 #include "tessera/optim/sgd.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "train/progress.h"
 #include "train/recipe.h"
 
@@ -187,7 +187,7 @@ struct Trainer::Impl {
   // ---- checkpoints ----
   json config_json() const {
     json c;
-    c["format_version"] = kCheckpointFormatVersion;
+    c["format_version"] = checkpoint::kFormatVersion;
     c["step"] = step;
     c["task"] = r.task;
     c["input_shape"] = example_shape;
@@ -199,7 +199,7 @@ struct Trainer::Impl {
   }
 
   void save_checkpoint(double wall_now) {
-    std::string tmp = begin_checkpoint(out, step);
+    std::string tmp = checkpoint::begin(out, step);
     io::Metadata meta{{"format", "pt"}, {"step", std::to_string(step)}};
     io::save_safetensors((fs::path(tmp) / "model.safetensors").string(), model->state_dict(), meta);
     io::write_file_atomic((fs::path(tmp) / "config.json").string(), config_json().dump(2) + "\n");
@@ -218,14 +218,14 @@ struct Trainer::Impl {
     st["rng"]["default"] = {dg.seed(), dg.offset()};
     for (auto& [name, g] : model_generators(*model)) st["rng"]["modules"][name] = {g->seed(), g->offset()};
     io::write_file_atomic((fs::path(tmp) / "trainer_state.json").string(), st.dump(2) + "\n");
-    commit_checkpoint(tmp, out, step);
+    checkpoint::commit(tmp, out, step);
     last_checkpoint = step;
-    prune_checkpoints(out, r.keep_last, best_step >= 0 ? std::optional<int64_t>(best_step) : std::nullopt);
+    checkpoint::prune(out, r.keep_last, best_step >= 0 ? std::optional<int64_t>(best_step) : std::nullopt);
   }
 
   void load_checkpoint(int64_t s) {
-    std::string dir = checkpoint_dir(out, s);
-    read_checkpoint_config(dir);  // checks the format version
+    std::string dir = checkpoint::step_dir(out, s);
+    checkpoint::read_config(dir);  // checks the format version
     auto weights = io::load_safetensors((fs::path(dir) / "model.safetensors").string());
     model->load_state_dict(weights.tensors);
     optimizer->load((fs::path(dir) / "optimizer.bin").string());
@@ -290,12 +290,12 @@ struct Trainer::Impl {
     TSR_CHECK(!ec, Error, "trainer: cannot create the output folder ", out, ": ", ec.message());
     bool resumed = false;
     if (opts.resume) {
-      if (auto s = latest_checkpoint(out)) {
+      if (auto s = checkpoint::latest_step(out)) {
         load_checkpoint(*s);
         resumed = true;
-        progress->message("resuming from " + checkpoint_dir(out, *s));
+        progress->message("resuming from " + checkpoint::step_dir(out, *s));
       } else {
-        progress->message("no checkpoint in " + checkpoint_root(out) + "; starting from scratch");
+        progress->message("no checkpoint in " + checkpoint::root(out) + "; starting from scratch");
       }
     }
     open_metrics(resumed);
@@ -311,7 +311,7 @@ struct Trainer::Impl {
       double loss = train_step(bs);
       train_seconds += seconds_since(ts);
       if (!std::isfinite(loss)) {
-        std::string where = last_checkpoint ? "the last good checkpoint is " + checkpoint_dir(out, *last_checkpoint)
+        std::string where = last_checkpoint ? "the last good checkpoint is " + checkpoint::step_dir(out, *last_checkpoint)
                                             : std::string("no checkpoint was written yet");
         std::string msg = "step " + std::to_string(step + 1) + " (epoch " +
                           std::to_string(loader->position().epoch + 1) + "): loss is " +
@@ -377,8 +377,8 @@ struct Trainer::Impl {
     // Test with the best weights when early stopping chose them; summary.json
     // records which step that was so `tessera eval RUN_DIR` loads the same weights.
     tested_step = step;
-    if (!r.early_metric.empty() && best_step >= 0 && best_step != step && fs::exists(checkpoint_dir(out, best_step))) {
-      auto w = io::load_safetensors((fs::path(checkpoint_dir(out, best_step)) / "model.safetensors").string());
+    if (!r.early_metric.empty() && best_step >= 0 && best_step != step && fs::exists(checkpoint::step_dir(out, best_step))) {
+      auto w = io::load_safetensors((fs::path(checkpoint::step_dir(out, best_step)) / "model.safetensors").string());
       model->load_state_dict(w.tensors);
       tested_step = best_step;
     }
@@ -441,7 +441,7 @@ struct Trainer::Impl {
     s["threads"] = get_num_threads();
     s["num_parameters"] = model->num_parameters();
     if (has_best) s["best_validation_" + r.early_metric] = best_metric, s["best_step"] = best_step;
-    if (last_checkpoint) s["last_checkpoint"] = checkpoint_dir(out, *last_checkpoint);
+    if (last_checkpoint) s["last_checkpoint"] = checkpoint::step_dir(out, *last_checkpoint);
     if (tested_step >= 0) s["tested_checkpoint_step"] = tested_step;
     s["config"] = r.raw;
     std::string text = s.dump(2) + "\n";

@@ -21,7 +21,7 @@
 #include "tessera/ops/loss.h"
 #include "tessera/text/char_tokenizer.h"
 #include "tessera/text/shards.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -186,7 +186,7 @@ TEST_F(LmEval, MaskedLmCheckpointMatchesDirectComputation) {
   EXPECT_NE(other.loss, r.loss);
 
   // Direct: windows of 22 ids as [CLS] w [SEP], each masked alone from Generator(7), one forward each.
-  fs::path ck = train::checkpoint_dir(p("mlmrun"), 3);
+  fs::path ck = checkpoint::step_dir(p("mlmrun"), 3);
   json c = json::parse(std::ifstream(ck / "config.json"));
   models::BertForMaskedLM m(models::BertConfig::from_json(c["model"].dump()), 0);
   m.load_state_dict(io::load_safetensors((ck / "model.safetensors").string()).tensors);

@@ -22,7 +22,7 @@
 #include "tessera/models/bert.h"
 #include "tessera/text/char_tokenizer.h"
 #include "tessera/text/shards.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -277,7 +277,7 @@ TEST_F(PretrainMlm, LossFallsAndTheCheckpointIsABertForMaskedLM) {
   EXPECT_EQ(s["model"]["model_type"], "bert");
   EXPECT_EQ(s["model"]["vocab_size"], data.vocab_size);  // taken from the shards
 
-  fs::path ck = train::checkpoint_dir(out("run"), 50);
+  fs::path ck = checkpoint::step_dir(out("run"), 50);
   json c = json::parse(slurp(ck / "config.json"));
   EXPECT_EQ(c["task"], "masked_language_model");
   EXPECT_EQ(c["architecture"], "bert");
@@ -305,16 +305,16 @@ TEST_F(PretrainMlm, ResumeIsBitExact) {
   auto full = lm::pretrain(r.dump(), data_dir(), out("full"), quiet());
   auto part = lm::pretrain(r.dump(), data_dir(), out("split"), quiet(false, 7));
   EXPECT_EQ(part.stop_reason, "interrupted");
-  json st = json::parse(slurp(fs::path(train::checkpoint_dir(out("split"), 7)) / "trainer_state.json"));
+  json st = json::parse(slurp(fs::path(checkpoint::step_dir(out("split"), 7)) / "trainer_state.json"));
   EXPECT_GT(st["rng"]["masking"][1].get<uint64_t>(), 0u);  // the masking stream is saved
   auto rest = lm::pretrain(r.dump(), data_dir(), out("split"), quiet(true));
   EXPECT_EQ(rest.steps, 16);
-  std::string a = slurp(fs::path(train::checkpoint_dir(out("full"), 16)) / "model.safetensors");
-  std::string b = slurp(fs::path(train::checkpoint_dir(out("split"), 16)) / "model.safetensors");
+  std::string a = slurp(fs::path(checkpoint::step_dir(out("full"), 16)) / "model.safetensors");
+  std::string b = slurp(fs::path(checkpoint::step_dir(out("split"), 16)) / "model.safetensors");
   ASSERT_FALSE(a.empty());
   EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run's";
-  EXPECT_TRUE(slurp(fs::path(train::checkpoint_dir(out("full"), 16)) / "optimizer.bin") ==
-              slurp(fs::path(train::checkpoint_dir(out("split"), 16)) / "optimizer.bin"))
+  EXPECT_TRUE(slurp(fs::path(checkpoint::step_dir(out("full"), 16)) / "optimizer.bin") ==
+              slurp(fs::path(checkpoint::step_dir(out("split"), 16)) / "optimizer.bin"))
       << "resumed AdamW state differs";
   ASSERT_TRUE(full.val_loss && rest.val_loss);
   EXPECT_DOUBLE_EQ(*full.val_loss, *rest.val_loss);
@@ -366,7 +366,7 @@ TEST_F(PretrainMlm, CliObjectiveFlag) {
   std::string base = "pretrain -q --config " + (dir_ / "recipe.json").string() + " --data " + data_dir() + " --out ";
   auto [rc, err] = test_util::run_tessera(base + out("cli") + " --objective mlm");
   ASSERT_EQ(rc, 0) << err;
-  json c = json::parse(slurp(fs::path(train::checkpoint_dir(out("cli"), 2)) / "config.json"));
+  json c = json::parse(slurp(fs::path(checkpoint::step_dir(out("cli"), 2)) / "config.json"));
   EXPECT_EQ(c["task"], "masked_language_model");
   // Without the flag the recipe is causal, and the BERT keys are not a GPT config.
   auto [rc2, err2] = test_util::run_tessera(base + out("cli2"));

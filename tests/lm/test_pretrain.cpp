@@ -17,7 +17,7 @@
 #include "tessera/ops/loss.h"
 #include "tessera/text/char_tokenizer.h"
 #include "tessera/text/shards.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/folders.h"
 #include "test_util.h"
 #include "text/test_shards_tokenizer.h"
 
@@ -123,8 +123,8 @@ TEST_F(PretrainTest, LossFallsAndOutputsAreWritten) {
   EXPECT_GT(s["num_parameters"].get<int64_t>(), 0);
   EXPECT_EQ(s["model"]["vocab_size"], 257);  // taken from the shards
   // keep_last 2: checkpoints at the evaluations 30 and 40 remain.
-  EXPECT_EQ(train::list_checkpoints(out("run")), (std::vector<int64_t>{30, 40}));
-  fs::path ck = train::checkpoint_dir(out("run"), 40);
+  EXPECT_EQ(checkpoint::list_steps(out("run")), (std::vector<int64_t>{30, 40}));
+  fs::path ck = checkpoint::step_dir(out("run"), 40);
   EXPECT_EQ(slurp(ck / "tokenizer.json"), slurp(fs::path(data_dir()) / "tokenizer.json"));
 }
 
@@ -147,7 +147,7 @@ TEST_F(PretrainTest, CheckpointLoadsForGeneration) {
   EXPECT_EQ(loaded.format, "tessera");
   EXPECT_EQ(loaded.step, 4);
   // The tokenizer comes from the checkpoint folder itself (its tokenizer.json copy).
-  EXPECT_EQ(loaded.tokenizer_path.rfind(train::checkpoint_dir(out("charrun"), 4), 0), 0u) << loaded.tokenizer_path;
+  EXPECT_EQ(loaded.tokenizer_path.rfind(checkpoint::step_dir(out("charrun"), 4), 0), 0u) << loaded.tokenizer_path;
   auto data = text::open_token_data(out("chardata"));
   EXPECT_EQ(loaded.tokenizer->vocab_size(), data.vocab_size);
   EXPECT_EQ(loaded.model->config().n_embd, 32);
@@ -172,15 +172,15 @@ TEST_F(PretrainTest, ResumeIsBitExact) {
   auto part = lm::pretrain(r.dump(), data_dir(), out("split"), opts(false, 13));
   EXPECT_EQ(part.stop_reason, "interrupted");
   EXPECT_EQ(part.steps, 13);
-  EXPECT_EQ(train::latest_checkpoint(out("split")), 13);
+  EXPECT_EQ(checkpoint::latest_step(out("split")), 13);
   auto rest = lm::pretrain(r.dump(), data_dir(), out("split"), opts(true));
   EXPECT_EQ(rest.steps, 30);
-  std::string a = slurp(fs::path(train::checkpoint_dir(out("full"), 30)) / "model.safetensors");
-  std::string b = slurp(fs::path(train::checkpoint_dir(out("split"), 30)) / "model.safetensors");
+  std::string a = slurp(fs::path(checkpoint::step_dir(out("full"), 30)) / "model.safetensors");
+  std::string b = slurp(fs::path(checkpoint::step_dir(out("split"), 30)) / "model.safetensors");
   ASSERT_FALSE(a.empty());
   EXPECT_TRUE(a == b) << "resumed weights differ from the uninterrupted run's";
-  EXPECT_TRUE(slurp(fs::path(train::checkpoint_dir(out("full"), 30)) / "optimizer.bin") ==
-              slurp(fs::path(train::checkpoint_dir(out("split"), 30)) / "optimizer.bin"))
+  EXPECT_TRUE(slurp(fs::path(checkpoint::step_dir(out("full"), 30)) / "optimizer.bin") ==
+              slurp(fs::path(checkpoint::step_dir(out("split"), 30)) / "optimizer.bin"))
       << "resumed AdamW state differs";
   EXPECT_DOUBLE_EQ(*full.val_loss, *rest.val_loss);
   // The resumed log reads as one run: each logged step once.
@@ -204,10 +204,10 @@ TEST_F(PretrainTest, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   } catch (const lm::NonFiniteLossError& e) {
     msg = e.what();
   }
-  auto last = train::latest_checkpoint(out("nan"));
+  auto last = checkpoint::latest_step(out("nan"));
   ASSERT_TRUE(last.has_value());
   EXPECT_NE(msg.find("step " + std::to_string(*last + 1) + ": loss is"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("last good checkpoint is " + train::checkpoint_dir(out("nan"), *last)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("last good checkpoint is " + checkpoint::step_dir(out("nan"), *last)), std::string::npos) << msg;
   json s = json::parse(slurp(fs::path(out("nan")) / "summary.json"));
   EXPECT_EQ(s["stop_reason"], "nonfinite_loss");
   EXPECT_EQ(s["steps"], *last);

@@ -16,6 +16,7 @@
 
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
+#include "tessera/checkpoint/folders.h"
 #include "tessera/train/checkpoint.h"
 #include "tessera/train/trainer.h"
 
@@ -133,8 +134,8 @@ TEST(Trainer, ResumeIsBitExact) {
   train::Trainer t(recipe().dump(), tiny_data(), b, {.resume = true, .quiet = true});
   auto res = t.run();
   EXPECT_EQ(res.steps, 12);
-  auto wa = io::load_safetensors(train::checkpoint_dir(a, 12) + "/model.safetensors").tensors;
-  auto wb = io::load_safetensors(train::checkpoint_dir(b, 12) + "/model.safetensors").tensors;
+  auto wa = io::load_safetensors(checkpoint::step_dir(a, 12) + "/model.safetensors").tensors;
+  auto wb = io::load_safetensors(checkpoint::step_dir(b, 12) + "/model.safetensors").tensors;
   ASSERT_EQ(wa.size(), wb.size());
   for (auto& [name, ta] : wa) {
     const Tensor& tb = wb.at(name);
@@ -147,9 +148,9 @@ TEST(Trainer, ResumeIsBitExact) {
   for (auto& l : read_jsonl(b + "/metrics.jsonl")) train_lines += l["type"] == "train";
   EXPECT_EQ(train_lines, 12);
   // keep_last 2 (+ the best, none here): step-10 and step-12.
-  EXPECT_EQ(train::list_checkpoints(b), (std::vector<int64_t>{10, 12}));
-  json cfg = json::parse(train::read_checkpoint_config(train::checkpoint_dir(b, 12)));
-  EXPECT_EQ(cfg["format_version"], train::kCheckpointFormatVersion);
+  EXPECT_EQ(checkpoint::list_steps(b), (std::vector<int64_t>{10, 12}));
+  json cfg = json::parse(checkpoint::read_config(checkpoint::step_dir(b, 12)));
+  EXPECT_EQ(cfg["format_version"], checkpoint::kFormatVersion);
   fs::remove_all(a);
   fs::remove_all(b);
 }
@@ -171,8 +172,8 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsLastCheckpoint) {
     EXPECT_NE(msg.find("NaN"), std::string::npos) << msg;
     EXPECT_NE(msg.find("step-4"), std::string::npos) << msg;
   }
-  EXPECT_EQ(train::latest_checkpoint(out), std::optional<int64_t>(4));
-  auto w = io::load_safetensors(train::checkpoint_dir(out, 4) + "/model.safetensors").tensors;
+  EXPECT_EQ(checkpoint::latest_step(out), std::optional<int64_t>(4));
+  auto w = io::load_safetensors(checkpoint::step_dir(out, 4) + "/model.safetensors").tensors;
   for (auto& [name, p] : w) {
     for (float v : p.to_vector<float>()) ASSERT_TRUE(std::isfinite(v)) << name;
   }
@@ -243,11 +244,11 @@ TEST(Trainer, KilledWhileCheckpointingKeepsPreviousAndResumesExactly) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
-  EXPECT_EQ(train::list_checkpoints(b), (std::vector<int64_t>{2}));  // the torn step-4 is invisible
+  EXPECT_EQ(checkpoint::list_steps(b), (std::vector<int64_t>{2}));  // the torn step-4 is invisible
   train::Trainer t(r.dump(), tiny_data(), b, {.resume = true, .quiet = true});
   EXPECT_EQ(t.run().steps, 12);
-  auto wa = io::load_safetensors(train::checkpoint_dir(a, 12) + "/model.safetensors").tensors;
-  auto wb = io::load_safetensors(train::checkpoint_dir(b, 12) + "/model.safetensors").tensors;
+  auto wa = io::load_safetensors(checkpoint::step_dir(a, 12) + "/model.safetensors").tensors;
+  auto wb = io::load_safetensors(checkpoint::step_dir(b, 12) + "/model.safetensors").tensors;
   for (auto& [name, ta] : wa) {
     EXPECT_EQ(std::memcmp(ta.contiguous().raw_data(), wb.at(name).contiguous().raw_data(),
                           ta.numel() * dtype_size(ta.dtype())), 0)
