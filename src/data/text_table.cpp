@@ -3,11 +3,10 @@
 
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tessera/core/error.h"
+#include "tessera/io/atomic_file.h"
 
 namespace tessera::data {
 
@@ -34,11 +33,7 @@ std::string lower(std::string s) {
 std::string read_all(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail(path, 0, "file not found (or not a regular file)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail(path, 0, "cannot open the file for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  std::string s = io::read_file(path, "text table");
   if (s.size() >= 3 && s.compare(0, 3, "\xEF\xBB\xBF") == 0) s.erase(0, 3);  // UTF-8 BOM
   if (trim(s).empty()) fail(path, 0, "the file is empty");
   return s;

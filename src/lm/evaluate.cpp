@@ -8,19 +8,15 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
-#include "tessera/io/safetensors.h"
-#include "tessera/lm/generate.h"
+#include "tessera/checkpoint/inspect.h"
+#include "tessera/checkpoint/language_model.h"
+#include "tessera/io/atomic_file.h"
 #include "tessera/lm/mlm.h"
-#include "tessera/models/bert.h"
 #include "tessera/ops/loss.h"
-#include "tessera/text/tokenizer.h"
-#include "tessera/checkpoint/folders.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -29,38 +25,13 @@ namespace tessera::lm {
 
 namespace {
 
+// The held-out text, checked before any model is built (a missing or empty
+// text is the likelier mistake).
 std::string read_text_file(const std::string& path) {
   TSR_CHECK(fs::is_regular_file(path), Error, "eval: text file not found: '", path, "'");
-  std::ifstream in(path, std::ios::binary);
-  TSR_CHECK(in.good(), Error, "eval: cannot read '", path, "'");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string s = ss.str();
+  std::string s = io::read_file(path, "eval");
   TSR_CHECK(!s.empty(), Error, "eval: text file '", path, "' is empty");
   return s;
-}
-
-// A checkpoint folder, or a run folder's newest checkpoints/step-N.
-fs::path resolve_checkpoint(const std::string& dir) {
-  TSR_CHECK(!dir.empty() && fs::exists(dir), Error, "eval: checkpoint not found: '", dir, "'");
-  if (fs::exists(fs::path(dir) / "config.json")) return dir;
-  auto step = checkpoint::latest_step(dir);
-  TSR_CHECK(step.has_value(), Error, "eval: no checkpoint in '", dir,
-            "': expected config.json + model.safetensors there, or checkpoints/step-N/ under it");
-  return checkpoint::step_dir(dir, *step);
-}
-
-json read_config(const fs::path& ck) {
-  fs::path p = ck / "config.json";
-  std::ifstream in(p);
-  TSR_CHECK(in.good(), Error, "eval: cannot read ", p.string());
-  try {
-    json c = json::parse(in);
-    TSR_CHECK(c.is_object(), Error, p.string(), ": expected a JSON object");
-    return c;
-  } catch (const json::exception& e) {
-    throw Error(p.string() + " is not valid JSON: " + e.what());
-  }
 }
 
 // Tensor of rows (all the same length) as (B, len) int64.
@@ -113,9 +84,9 @@ void finish(LmEvalResult& r, const std::string& text_file, json extra) {
   r.table = t;
 }
 
-LmEvalResult eval_causal(const fs::path& ck, const std::string& text, const std::string& text_file, int64_t seq_len,
-                         int64_t batch_size, int64_t stride) {
-  LoadedGPT g = load_gpt_checkpoint(ck.string());
+LmEvalResult eval_causal(const checkpoint::Found& ck, const std::string& text, const std::string& text_file,
+                         int64_t seq_len, int64_t batch_size, int64_t stride) {
+  checkpoint::LoadedGPT g = checkpoint::load_gpt(ck);
   std::vector<int32_t> ids = g.tokenizer->encode_parallel(text, /*allow_special=*/false);
   const int64_t n = static_cast<int64_t>(ids.size()), block = g.model->config().block_size;
   TSR_CHECK(n >= 2, Error, "eval: '", text_file, "' encodes to ", n, " token(s); at least 2 are needed to predict one");
@@ -178,29 +149,20 @@ LmEvalResult eval_causal(const fs::path& ck, const std::string& text, const std:
   return r;
 }
 
-LmEvalResult eval_masked(const fs::path& ck, const json& cfg, const std::string& text, const std::string& text_file,
+LmEvalResult eval_masked(const checkpoint::Found& found, const std::string& text, const std::string& text_file,
                          int64_t seq_len, int64_t batch_size, int64_t stride, uint64_t seed) {
-  TSR_CHECK(stride == 0, Error, "eval: stride applies to causal language models; ", ck.string(),
+  const std::string& ck = found.dir;
+  TSR_CHECK(stride == 0, Error, "eval: stride applies to causal language models; ", ck,
             " is a masked-LM checkpoint (its windows never overlap)");
-  const std::string cfg_path = (ck / "config.json").string();
-  TSR_CHECK(cfg.contains("model") && cfg["model"].is_object(), Error, cfg_path, ": no \"model\" object (a BertConfig)");
-  models::BertConfig bc = models::BertConfig::from_json(cfg["model"].dump(), cfg_path);
-  auto model = std::make_shared<models::BertForMaskedLM>(bc, 0);
-  fs::path weights = ck / "model.safetensors";
-  TSR_CHECK(fs::exists(weights), Error, "eval: ", weights.string(), " not found");
-  try {
-    model->load_state_dict(io::load_safetensors(weights.string()).tensors);
-  } catch (const Error& e) {
-    throw Error(weights.string() + " does not match the BERT config in " + cfg_path + ": " + e.what());
-  }
-  fs::path tok_path = ck / "tokenizer.json";
-  if (!fs::exists(tok_path) && ck.parent_path().filename() == "checkpoints")
-    tok_path = ck.parent_path().parent_path() / "tokenizer.json";
-  TSR_CHECK(fs::exists(tok_path), Error, "eval: no tokenizer.json in ", ck.string());
-  auto tok = text::load_tokenizer(tok_path.string());
+  checkpoint::LoadedMaskedLM loaded = checkpoint::load_masked_lm(found);
+  const auto& model = loaded.model;
+  const auto& tok = loaded.tokenizer;
+  const std::string& tok_path = loaded.tokenizer_path;
+  const models::BertConfig& bc = model->config();
+  const json cfg = json::parse(found.config_json);
   auto need = [&](const char* name) {
     auto id = tok->special_id(name);
-    TSR_CHECK(id.has_value(), Error, "eval: the tokenizer ", tok_path.string(), " has no ", name, " token");
+    TSR_CHECK(id.has_value(), Error, "eval: the tokenizer ", tok_path, " has no ", name, " token");
     return static_cast<int64_t>(*id);
   };
   const int64_t cls = need("[CLS]"), sep = need("[SEP]");
@@ -214,15 +176,13 @@ LmEvalResult eval_masked(const fs::path& ck, const json& cfg, const std::string&
     mo.replace_mask = cfg["mlm"].value("replace_mask", mo.replace_mask);
     mo.replace_random = cfg["mlm"].value("replace_random", mo.replace_random);
   }
-  TSR_CHECK(tok->vocab_size() <= bc.vocab_size, Error, "eval: tokenizer ", tok_path.string(), " has ",
-            tok->vocab_size(), " ids but the model in ", ck.string(), " has vocab_size ", bc.vocab_size);
 
   std::vector<int32_t> ids = tok->encode_parallel(text, /*allow_special=*/false);
   const int64_t n = static_cast<int64_t>(ids.size());
   TSR_CHECK(n >= 1, Error, "eval: '", text_file, "' encodes to no tokens");
   const int64_t S = seq_len > 0 ? seq_len : bc.max_position_embeddings;
   TSR_CHECK(S <= bc.max_position_embeddings, Error, "eval: seq_len ", S, " exceeds the model's max_position_embeddings ",
-            bc.max_position_embeddings, " (", ck.string(), ")");
+            bc.max_position_embeddings, " (", ck, ")");
   TSR_CHECK(S >= 3, Error, "eval: seq_len must be >= 3 for a masked LM ([CLS] token [SEP]), got ", S);
   const int64_t W = S - 2;
 
@@ -262,14 +222,14 @@ LmEvalResult eval_masked(const fs::path& ck, const json& cfg, const std::string&
             " tokens) was selected for masking; use a longer text or another seed");
   LmEvalResult r;
   r.task = "masked_language_model";
-  r.checkpoint_dir = ck.string();
+  r.checkpoint_dir = ck;
   r.tokens = count;
   r.text_tokens = n;
   r.windows = windows;
   r.seq_len = S;
   r.loss = sum / static_cast<double>(count);
   r.perplexity = std::exp(r.loss);
-  finish(r, text_file, {{"tokenizer", tok_path.string()}, {"mask_seed", seed}, {"mask_prob", mo.mask_prob}});
+  finish(r, text_file, {{"tokenizer", tok_path}, {"mask_seed", seed}, {"mask_prob", mo.mask_prob}});
   return r;
 }
 
@@ -280,18 +240,20 @@ LmEvalResult evaluate_lm(const std::string& checkpoint_dir, const std::string& t
   TSR_CHECK(seq_len >= 0 && stride >= 0, Error, "eval: seq_len and stride must be >= 0 (0: default), got ", seq_len,
             " and ", stride);
   TSR_CHECK(batch_size > 0, Error, "eval: batch_size must be positive, got ", batch_size);
-  fs::path ck = resolve_checkpoint(checkpoint_dir);
-  // Before any model is built: a missing or empty text is the likelier mistake.
+  const checkpoint::Found ck = checkpoint::inspect(checkpoint_dir);
   std::string text = read_text_file(text_file);
-  json cfg = read_config(ck);
-  std::string task = cfg.value("task", std::string());
-  if (task == "masked_language_model") return eval_masked(ck, cfg, text, text_file, seq_len, batch_size, stride, mlm_seed);
-  bool hf_gpt2 = !cfg.contains("task") && cfg.value("model_type", std::string()) == "gpt2";
-  TSR_CHECK(task == "language_model" || hf_gpt2, Error, "eval: ", (ck / "config.json").string(), " is a ",
-            task.empty() ? std::string("checkpoint without a \"task\"") : "\"" + task + "\" checkpoint",
-            "; language-model evaluation needs task \"language_model\" (tessera pretrain), \"masked_language_model\" "
-            "(tessera pretrain --objective mlm) or a Hugging Face GPT-2 folder");
-  return eval_causal(ck, text, text_file, seq_len, batch_size, stride);
+  switch (ck.format) {
+    case checkpoint::Format::TesseraMaskedLM:
+      return eval_masked(ck, text, text_file, seq_len, batch_size, stride, mlm_seed);
+    case checkpoint::Format::TesseraGPT:
+    case checkpoint::Format::HfGPT2:
+      return eval_causal(ck, text, text_file, seq_len, batch_size, stride);
+    default:
+      throw Error("eval: " + (fs::path(ck.dir) / "config.json").string() + " is " +
+                  (ck.task.empty() ? checkpoint::describe(ck.format) : "a \"" + ck.task + "\" checkpoint") +
+                  "; language-model evaluation needs task \"language_model\" (tessera pretrain), "
+                  "\"masked_language_model\" (tessera pretrain --objective mlm) or a Hugging Face GPT-2 folder");
+  }
 }
 
 }  // namespace tessera::lm

@@ -4,20 +4,10 @@
 
 #include <algorithm>
 #include <chrono>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "lm/text_stream.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
-#include "tessera/io/safetensors.h"
-#include "tessera/checkpoint/folders.h"
-#if __has_include("tessera/models/hf_gpt2.h")
-#include "tessera/models/hf_gpt2.h"
-#define TESSERA_HAVE_HF_GPT2 1
-#endif
 
 namespace tessera::lm {
 namespace {
@@ -191,121 +181,6 @@ std::vector<Completion> generate(models::GPT& model, const text::Tokenizer& toke
   ids.reserve(prompts.size());
   for (const auto& p : prompts) ids.push_back(tokenizer.encode(p, opts.allow_special_in_prompt));
   return generate_ids(model, tokenizer, ids, opts, on_text);
-}
-
-// ---- loading a model + tokenizer from disk ----
-
-namespace {
-
-namespace fs = std::filesystem;
-using nlohmann::json;
-
-json read_json_file(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  TSR_CHECK(in.good(), Error, "cannot read ", path.string());
-  std::stringstream ss;
-  ss << in.rdbuf();
-  try {
-    return json::parse(ss.str());
-  } catch (const json::exception& e) {
-    throw Error(detail::concat(path.string(), ": not valid JSON (", e.what(), ")"));
-  }
-}
-
-// A model vocabulary may be padded past the tokenizer's (nanoGPT rounds 50257
-// up to 50304) but not by more than this: a bigger gap means a wrong pairing.
-constexpr int64_t kMaxVocabPadding = 128;
-
-std::shared_ptr<models::GPT> load_tessera_gpt(const fs::path& ck, const json& cfg) {
-  fs::path cfg_path = ck / "config.json", weights = ck / "model.safetensors";
-  if (cfg.contains("format_version"))
-    TSR_CHECK(cfg["format_version"] == 1, Error, cfg_path.string(), ": format_version ", cfg["format_version"].dump(),
-              " is not supported (expected 1)");
-  models::GPTConfig config;
-  try {
-    config = models::GPTConfig::from_json(cfg["model"].dump());
-  } catch (const Error& e) {
-    throw Error(detail::concat(cfg_path.string(), ": \"model\": ", e.what()));
-  }
-  TSR_CHECK(fs::exists(weights), Error, "checkpoint ", ck.string(), " has no model.safetensors");
-  auto model = std::make_shared<models::GPT>(config);
-  auto contents = io::load_safetensors(weights.string());
-  // With tied embeddings the state_dict lists the shared tensor once; a file
-  // written by a tool that also stored lm_head.weight still loads.
-  auto state = model->state_dict();
-  if (!state.count("lm_head.weight")) contents.tensors.erase("lm_head.weight");
-  try {
-    model->load_state_dict(contents.tensors, /*strict=*/true);
-  } catch (const Error& e) {
-    throw Error(detail::concat(weights.string(), " does not match the GPT config in ", cfg_path.string(), ": ",
-                               e.what()));
-  }
-  return model;
-}
-
-std::shared_ptr<models::GPT> load_hf_gpt2_folder(const fs::path& ck) {
-#ifdef TESSERA_HAVE_HF_GPT2
-  return models::load_hf_gpt2(ck.string());
-#else
-  throw Error(detail::concat(ck.string(), " is a Hugging Face GPT-2 folder, and this build has no GPT-2 importer"));
-#endif
-}
-
-}  // namespace
-
-LoadedGPT load_gpt_checkpoint(const std::string& dir, const std::string& tokenizer_path) {
-  TSR_CHECK(!dir.empty() && fs::exists(dir), Error, "checkpoint not found: '", dir, "'");
-  fs::path ck = dir;
-  std::vector<fs::path> tokenizer_places;  // where a tokenizer may lie, nearest first
-  if (!fs::exists(ck / "config.json")) {
-    auto step = checkpoint::latest_step(dir);
-    TSR_CHECK(step.has_value(), Error, "no checkpoint in '", dir,
-              "': expected config.json + model.safetensors there, or checkpoints/step-N/ under it");
-    ck = checkpoint::step_dir(dir, *step);
-  }
-  tokenizer_places.push_back(ck);
-  if (ck.has_parent_path() && ck.parent_path().filename() == "checkpoints")
-    tokenizer_places.push_back(ck.parent_path().parent_path());  // the run folder
-
-  LoadedGPT out;
-  out.checkpoint_dir = ck.string();
-  json cfg = read_json_file(ck / "config.json");
-  TSR_CHECK(cfg.is_object(), Error, (ck / "config.json").string(), ": expected a JSON object");
-  if (cfg.contains("model") && cfg["model"].is_object()) {
-    out.format = "tessera";
-    out.step = cfg.contains("step") && cfg["step"].is_number_integer() ? cfg["step"].get<int64_t>() : -1;
-    out.model = load_tessera_gpt(ck, cfg);
-  } else if (cfg.value("model_type", std::string()) == "gpt2") {
-    out.format = "hf-gpt2";
-    out.model = load_hf_gpt2_folder(ck);
-  } else {
-    throw Error(detail::concat((ck / "config.json").string(),
-                               ": no GPT config: expected a \"model\" object (a Tessera checkpoint) or "
-                               "\"model_type\": \"gpt2\" (a Hugging Face GPT-2 folder)"));
-  }
-
-  if (!tokenizer_path.empty()) {
-    out.tokenizer_path = tokenizer_path;
-  } else {
-    for (const auto& place : tokenizer_places) {
-      bool has = fs::exists(place / "tokenizer.json") ||
-                 (fs::exists(place / "encoder.json") && fs::exists(place / "vocab.bpe"));
-      if (has) {
-        out.tokenizer_path = place.string();
-        break;
-      }
-    }
-    TSR_CHECK(!out.tokenizer_path.empty(), Error, "no tokenizer for checkpoint ", ck.string(),
-              ": expected tokenizer.json (or encoder.json + vocab.bpe) there",
-              tokenizer_places.size() > 1 ? " or in the run folder" : "", "; pass one explicitly (tessera generate --tokenizer PATH)");
-  }
-  out.tokenizer = text::load_tokenizer(out.tokenizer_path);
-  int64_t tv = out.tokenizer->vocab_size(), mv = out.model->config().vocab_size;
-  TSR_CHECK(tv <= mv && mv - tv < kMaxVocabPadding, Error, "tokenizer ", out.tokenizer_path, " has ", tv,
-            " ids but the model in ", ck.string(), " has vocab_size ", mv,
-            tv > mv ? " (the tokenizer would produce ids the model has no row for)"
-                    : " (a model's vocabulary may only pad the tokenizer's by fewer than 128 ids)");
-  return out;
 }
 
 }  // namespace tessera::lm

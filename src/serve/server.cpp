@@ -27,7 +27,7 @@
 #include "tessera/billing/ledger.h"
 #include "tessera/core/error.h"
 #include "tessera/io/atomic_file.h"
-#include "tessera/lm/generate.h"
+#include "tessera/checkpoint/language_model.h"
 
 namespace tessera::serve {
 
@@ -76,7 +76,7 @@ int run_server(const ServerOptions& o) {
   TSR_CHECK(o.port >= 0 && o.port <= 65535, Error, "serve: --port must be in [0, 65535], got ", o.port);
   TSR_CHECK(o.max_prompt_tokens >= 0, Error, "serve: --max-prompt-tokens must be >= 0, got ", o.max_prompt_tokens);
 
-  auto loaded = lm::load_gpt_checkpoint(o.checkpoint, o.tokenizer);
+  auto loaded = checkpoint::load_gpt(o.checkpoint, o.tokenizer);
   const std::string model_id = o.model_name.empty() ? default_model_name(o.checkpoint) : o.model_name;
   std::cerr << "serve: model " << model_id << " from " << loaded.checkpoint_dir << " ("
             << loaded.model->count_parameters(true) << " parameters, context " << loaded.model->config().block_size

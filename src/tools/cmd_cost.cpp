@@ -15,7 +15,7 @@
 #include "tessera/billing/ledger.h"
 #include "tessera/billing/money.h"
 #include "tessera/core/parallel.h"
-#include "tessera/lm/generate.h"
+#include "tessera/checkpoint/language_model.h"
 #include "tessera/serve/engine.h"
 #include "tessera/serve/server.h"
 
@@ -42,7 +42,7 @@ int run_cost(const CostArgs& a) {
   if (a.threads) set_num_threads(*a.threads);
   std::unique_ptr<billing::Ledger> ledger;
   if (!a.db.empty()) ledger = billing::Ledger::open(a.db, "cli");  // fail before the slow part
-  auto loaded = lm::load_gpt_checkpoint(a.checkpoint, a.tokenizer);
+  auto loaded = checkpoint::load_gpt(a.checkpoint, a.tokenizer);
   const std::string model = a.model_name.empty() ? serve::default_model_name(a.checkpoint) : a.model_name;
   const int64_t block = loaded.model->config().block_size;
   TSR_CHECK(a.prompt_tokens + a.new_tokens <= block, Error, "--prompt-tokens (", a.prompt_tokens,

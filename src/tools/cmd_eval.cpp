@@ -12,12 +12,14 @@
 #include <optional>
 
 #include "cli_common.h"
+#include "tessera/checkpoint/classifier.h"
+#include "tessera/checkpoint/inspect.h"
+#include "tessera/checkpoint/train_model.h"
 #include "tessera/data/text_table.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/lm/evaluate.h"
 #include "tessera/metrics/report.h"
 #include "tessera/tessera.h"
-#include "tessera/train/checkpoint.h"
 #include "tessera/train/data_source.h"
 #include "tessera/train/finetune.h"
 #include "tessera/train/trainer.h"
@@ -64,9 +66,9 @@ void write_predictions(const std::string& path, const std::vector<data::TextExam
   std::cout << "predictions: " << path << " (" << rows.size() << " lines)\n";
 }
 
-int run_classifier_eval(const EvalArgs& a) {
+int run_classifier_eval(const EvalArgs& a, const checkpoint::Found& found) {
   TSR_CHECK(!a.data.empty(), Error, "eval: a classifier needs --data FILE (labeled text)");
-  auto c = train::load_classifier(a.checkpoint, a.base);
+  auto c = checkpoint::load_classifier(found, a.base);
   data::TextTableOptions to;
   to.format = a.format.value_or(c.format);
   to.text_column = a.text_column.value_or(c.text_column);
@@ -121,12 +123,8 @@ int run_lm_eval(const EvalArgs& a) {
   return 0;
 }
 
-int run_eval(const EvalArgs& a) {
-  if (a.threads) set_num_threads(*a.threads);
-  const std::string task = train::checkpoint_task(a.checkpoint);
-  if (task == "sequence_classification") return run_classifier_eval(a);
-  if (task == "language_model" || task == "masked_language_model") return run_lm_eval(a);
-  auto ck = train::load_checkpoint_model(a.checkpoint);
+int run_train_eval(const EvalArgs& a, const checkpoint::Found& found) {
+  auto ck = checkpoint::load_train_model(found);
   json data_section = json::parse(ck.data_json);
   std::string data_path = resolve_data(a.data, data_section);
   bool classification = ck.task == "classification";
@@ -139,6 +137,26 @@ int run_eval(const EvalArgs& a) {
   std::cout << "checkpoint step " << ck.step << ", " << data.test->size() << " test examples\n" << res.table << "\n";
   write_report(a.out.empty() ? a.checkpoint : a.out, res.json);
   return 0;
+}
+
+int run_eval(const EvalArgs& a) {
+  if (a.threads) set_num_threads(*a.threads);
+  const checkpoint::Found found = checkpoint::inspect(a.checkpoint);
+  switch (found.format) {
+    case checkpoint::Format::TesseraClassifier:
+      return run_classifier_eval(a, found);
+    case checkpoint::Format::TesseraGPT:
+    case checkpoint::Format::TesseraMaskedLM:
+    case checkpoint::Format::HfGPT2:
+      return run_lm_eval(a);
+    case checkpoint::Format::TesseraTrainModel:
+      return run_train_eval(a, found);
+    case checkpoint::Format::HfBert:
+      break;
+  }
+  throw Error("eval: " + a.checkpoint + " is " + checkpoint::describe(found.format) +
+              ", a base model: fine-tune it (tessera finetune --base " + a.checkpoint +
+              ") and evaluate the classifier");
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <optional>
 
 #include "cli_common.h"
+#include "tessera/checkpoint/language_model.h"
 #include "tessera/core/parallel.h"
 #include "tessera/lm/generate.h"
 
@@ -63,7 +64,7 @@ int run_generate(const GenerateArgs& a) {
   o.use_kv_cache = !a.no_kv_cache;
   lm::validate({.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
                 .repetition_penalty = o.repetition_penalty});  // before the slow load
-  auto loaded = lm::load_gpt_checkpoint(a.checkpoint, a.tokenizer);
+  auto loaded = checkpoint::load_gpt(a.checkpoint, a.tokenizer);
   const auto& cfg = loaded.model->config();
   // Default: 128, or half the context of a model with a shorter one.
   o.max_new_tokens = a.max_new_tokens.value_or(std::min<int64_t>(128, cfg.block_size / 2));

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <iterator>
 #include <sstream>
@@ -13,6 +12,7 @@
 #include "cli_common.h"
 #include "tessera/core/error.h"
 #include "tessera/core/parallel.h"
+#include "tessera/io/atomic_file.h"
 #include "tessera/text/bpe.h"
 #include "tessera/text/bpe_trainer.h"
 #include "tessera/text/char_tokenizer.h"
@@ -36,11 +36,9 @@ struct TokArgs {
 
 std::string read_all(std::istream& in) { return {std::istreambuf_iterator<char>(in), {}}; }
 
-std::string read_file(const std::string& path) {
+std::string read_input_file(const std::string& path) {
   TSR_CHECK(fs::is_regular_file(path), Error, "input file '", path, "' not found");
-  std::ifstream in(path, std::ios::binary);
-  TSR_CHECK(in, Error, "input file '", path, "' cannot be opened");
-  return read_all(in);
+  return io::read_file(path, "input file");
 }
 
 // Files given directly, plus every regular file of a given folder (sorted by
@@ -75,7 +73,7 @@ int run_train(const TokArgs& a) {
   std::vector<std::string> docs;
   size_t bytes = 0;
   for (const auto& f : files) {
-    docs.push_back(read_file(f));
+    docs.push_back(read_input_file(f));
     bytes += docs.back().size();
   }
   // Each file is one document; documents are separate training texts, which is
@@ -114,7 +112,7 @@ int run_encode(const TokArgs& a) {
   if (!a.text.empty())
     input = a.text;
   else if (!a.input.empty())
-    input = read_file(a.input);
+    input = read_input_file(a.input);
   else
     input = read_all(std::cin);
   auto ids = tok->encode(input, !a.no_special);
@@ -167,7 +165,7 @@ int run_bench(const TokArgs& a) {
   TSR_CHECK(a.threads >= 1 && a.repeat >= 1 && a.runs >= 1, Error,
             "--threads, --repeat and --runs must be >= 1");
   auto tok = text::load_tokenizer(a.tokenizer);
-  std::string one = read_file(a.input), input;
+  std::string one = read_input_file(a.input), input;
   input.reserve(one.size() * static_cast<size_t>(a.repeat));
   for (int r = 0; r < a.repeat; ++r) input += one;
   set_num_threads(a.threads);

@@ -1,40 +1,23 @@
 // Pieces shared by the fine-tuning loop (finetune.cpp) and the classifier
-// checkpoints (finetune_model.cpp): the backbone a run starts from, and how a
-// classifier is written.
+// writer (finetune_model.cpp): the backbone a run starts from (loaded by
+// checkpoint/backbone.h), and how a classifier is written (the folder it makes
+// is described in checkpoint/inspect.h and read by checkpoint/classifier.h).
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "tessera/models/bert.h"
-#include "tessera/models/gpt.h"
+#include "tessera/checkpoint/backbone.h"
+#include "tessera/checkpoint/classifier.h"
 #include "tessera/train/finetune.h"
 
 namespace tessera::train::detail {
 
-struct Backbone {
-  std::string kind;                // "gpt" | "bert"
-  std::shared_ptr<models::GPT> gpt;
-  std::shared_ptr<models::BertModel> bert;
-  std::shared_ptr<text::Tokenizer> tokenizer;
-  std::string base;                // absolute folder the weights came from ("" when from scratch)
-  std::string base_format;         // "tessera-gpt" | "tessera-mlm" | "hf-bert" | "hf-gpt2"
-  std::string fingerprint;         // of the base weights (fingerprint_weights)
-  nlohmann::json arch;             // the architecture config (GPTConfig / BertConfig JSON)
-  bool pooler = false;             // BERT: the backbone has its pooler
-};
-
-// Loads `base` (see finetune.h); from_scratch keeps the architecture and the
-// tokenizer but draws fresh weights from `seed`.
-Backbone load_backbone(const std::string& base, const std::string& tokenizer_override, bool from_scratch,
-                       uint64_t seed);
-
-// FNV-1a over the names and float bytes of a module's state_dict, in name order.
-std::string fingerprint_weights(const nn::Module& m);
-
-// The checkpoint folder a path names: itself, its model/, or a run's newest step.
-std::string resolve_checkpoint_dir(const std::string& path);
+using checkpoint::Backbone;
+using checkpoint::fingerprint_weights;
+using checkpoint::load_backbone;
+using checkpoint::stored_in_checkpoint;
 
 struct ClassifierMeta {
   const Backbone* backbone = nullptr;
@@ -49,17 +32,9 @@ struct ClassifierMeta {
   nlohmann::json recipe;
 };
 
-// Whether a classifier checkpoint of `mode` stores the tensor `name`:
-// everything (full), the head (frozen), adapters + head (lora).
-inline bool stored_in_checkpoint(const std::string& name, const std::string& mode) {
-  const bool head = name.rfind("head.", 0) == 0;
-  const bool adapter = name.find("lora_A.") != std::string::npos || name.find("lora_B.") != std::string::npos;
-  return mode == "full" || head || (mode == "lora" && adapter);
-}
-
 // Writes dir/{config.json, classifier.safetensors, tokenizer.json} (atomically,
-// the folder replaced as a whole); the weights saved depend on meta.mode.
-// Returns the bytes written.
+// the folder replaced as a whole); the weights saved depend on meta.mode
+// (stored_in_checkpoint). Returns the bytes written.
 int64_t save_classifier(const std::string& dir, const models::SequenceClassifier& model, const ClassifierMeta& meta);
 
 }  // namespace tessera::train::detail

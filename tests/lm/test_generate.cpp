@@ -24,6 +24,7 @@
 
 #include "cli_util.h"
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/checkpoint/language_model.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/lm/generate.h"
 #include "tessera/models/hf_gpt2.h"
@@ -353,10 +354,10 @@ TEST(Generate, LoadCheckpointFolders) {
   fs::path step5 = write_step(5, newest);
 
   // No tokenizer anywhere: a clear error.
-  test_util::expect_error<Error>([&] { load_gpt_checkpoint(root.string()); }, "no tokenizer");
+  test_util::expect_error<Error>([&] { checkpoint::load_gpt(root.string()); }, "no tokenizer");
   // The run folder's tokenizer and newest checkpoint: generates what the saved model does.
   tok.save((root / "tokenizer.json").string());
-  auto loaded = load_gpt_checkpoint(root.string());
+  auto loaded = checkpoint::load_gpt(root.string());
   EXPECT_EQ(loaded.step, 5);
   EXPECT_EQ(loaded.format, "tessera");
   EXPECT_EQ(fs::path(loaded.checkpoint_dir), step5);
@@ -369,23 +370,23 @@ TEST(Generate, LoadCheckpointFolders) {
   // A Hugging Face GPT-2 folder (config.json + model.safetensors).
   fs::path hf = root / "hf";
   models::export_hf_gpt2(newest, hf.string());
-  auto from_hf = load_gpt_checkpoint(hf.string(), (root / "tokenizer.json").string());
+  auto from_hf = checkpoint::load_gpt(hf.string(), (root / "tokenizer.json").string());
   EXPECT_EQ(from_hf.format, "hf-gpt2");
   EXPECT_EQ(generate(*from_hf.model, *from_hf.tokenizer, {"hello"}, o)[0].tokens, want[0].tokens);
 
   // Not found.
-  test_util::expect_error<Error>([&] { load_gpt_checkpoint((root / "nope").string()); }, "not found");
+  test_util::expect_error<Error>([&] { checkpoint::load_gpt((root / "nope").string()); }, "not found");
   // A config without a model section.
   fs::create_directories(root / "bad");
-  std::ofstream(root / "bad" / "config.json") << "{\"step\": 1}";
-  test_util::expect_error<Error>([&] { load_gpt_checkpoint((root / "bad").string()); }, "\"model\"");
+  std::ofstream(root / "bad" / "config.json") << "{\"format_version\": 1, \"step\": 1}";
+  test_util::expect_error<Error>([&] { checkpoint::load_gpt((root / "bad").string()); }, "\"model\"");
   // Weights that disagree with the config name the tensor.
   fs::create_directories(root / "wide");
   auto wide = cfg;
   wide.n_embd = 48;
-  std::ofstream(root / "wide" / "config.json") << "{\"model\": " << wide.to_json() << "}";
+  std::ofstream(root / "wide" / "config.json") << "{\"format_version\": 1, \"model\": " << wide.to_json() << "}";
   fs::copy_file(step5 / "model.safetensors", root / "wide" / "model.safetensors");
-  test_util::expect_error<Error>([&] { load_gpt_checkpoint((root / "wide").string(), "unused"); },
+  test_util::expect_error<Error>([&] { checkpoint::load_gpt((root / "wide").string(), "unused"); },
                                  "transformer.wte.weight");
   // A tokenizer that does not belong to the model: both sizes named.
   fs::create_directories(root / "big");
@@ -393,9 +394,9 @@ TEST(Generate, LoadCheckpointFolders) {
   big.vocab_size = 500;
   models::GPT big_model(big, 1);
   io::save_safetensors((root / "big" / "model.safetensors").string(), big_model.state_dict());
-  std::ofstream(root / "big" / "config.json") << "{\"model\": " << big.to_json() << "}";
+  std::ofstream(root / "big" / "config.json") << "{\"format_version\": 1, \"model\": " << big.to_json() << "}";
   test_util::expect_error<Error>(
-      [&] { load_gpt_checkpoint((root / "big").string(), (root / "tokenizer.json").string()); },
+      [&] { checkpoint::load_gpt((root / "big").string(), (root / "tokenizer.json").string()); },
       std::vector<std::string>{std::to_string(tok.vocab_size()), "500"});
   fs::remove_all(root);
 }
@@ -419,7 +420,7 @@ TEST(Generate, CommandLine) {
   auto cfg = tiny_config(tok.vocab_size());
   models::GPT m(cfg, 21);
   io::save_safetensors((dir / "model.safetensors").string(), m.state_dict());
-  std::ofstream(dir / "config.json") << "{\"model\": " << cfg.to_json() << "}";
+  std::ofstream(dir / "config.json") << "{\"format_version\": 1, \"model\": " << cfg.to_json() << "}";
   tok.save((dir / "tokenizer.json").string());
   GenerateOptions o{.max_new_tokens = 10, .temperature = 0.7, .seed = 3, .stop_at_eot = false};
   auto want = generate(m, tok, {"hello", "the"}, o);

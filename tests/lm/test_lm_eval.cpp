@@ -14,7 +14,7 @@
 #include "tessera/core/parallel.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/lm/evaluate.h"
-#include "tessera/lm/generate.h"
+#include "tessera/checkpoint/language_model.h"
 #include "tessera/lm/mlm.h"
 #include "tessera/lm/pretrain.h"
 #include "tessera/models/bert.h"
@@ -126,7 +126,7 @@ class LmEval : public ::testing::Test {
 
 TEST_F(LmEval, CausalNonOverlappingWindowsMatchDirectComputation) {
   std::string run = train_gpt();
-  auto g = lm::load_gpt_checkpoint(run);
+  auto g = checkpoint::load_gpt(run);
   auto ids = g.tokenizer->encode(kHeldOut, false);
   const int64_t n = static_cast<int64_t>(ids.size());
   ASSERT_NE((n - 1) % 16, 0) << "the test wants a partial last window";
@@ -154,7 +154,7 @@ TEST_F(LmEval, CausalNonOverlappingWindowsMatchDirectComputation) {
 
 TEST_F(LmEval, CausalSlidingStrideMatchesDirectComputation) {
   std::string run = train_gpt();
-  auto g = lm::load_gpt_checkpoint(run);
+  auto g = checkpoint::load_gpt(run);
   auto ids = g.tokenizer->encode(kHeldOut, false);
   auto r = lm::evaluate_lm(run, p("heldout.txt"), 12, 4, 5);
   int64_t count = 0;
@@ -236,7 +236,7 @@ TEST_F(LmEval, BadInputsAreErrors) {
   expect_error<Error>([&] { lm::evaluate_lm(run, p("one.txt"), 0, 2); }, "at least 2");
   // A classifier's checkpoint (tessera train) is not a language model.
   fs::create_directories(dir_ / "clf");
-  std::ofstream(dir_ / "clf" / "config.json") << R"({"task": "classification", "model": {"type": "mlp"}})";
+  std::ofstream(dir_ / "clf" / "config.json") << R"({"format_version": 1, "task": "classification", "model": {"type": "mlp"}})";
   expect_error<Error>([&] { lm::evaluate_lm(p("clf"), p("heldout.txt"), 0, 2); },
                       {"\"classification\" checkpoint", "language_model"});
 }

@@ -12,6 +12,7 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/parallel.h"
+#include "tessera/checkpoint/language_model.h"
 #include "tessera/lm/generate.h"
 #include "tessera/lm/pretrain.h"
 #include "tessera/ops/loss.h"
@@ -143,7 +144,7 @@ TEST_F(PretrainTest, CheckpointLoadsForGeneration) {
       o);
   auto res = lm::pretrain(recipe(4).dump(), out("chardata"), out("charrun"), opts());
   ASSERT_EQ(res.steps, 4);
-  auto loaded = lm::load_gpt_checkpoint(out("charrun"));
+  auto loaded = checkpoint::load_gpt(out("charrun"));
   EXPECT_EQ(loaded.format, "tessera");
   EXPECT_EQ(loaded.step, 4);
   // The tokenizer comes from the checkpoint folder itself (its tokenizer.json copy).

@@ -17,7 +17,7 @@
 #include "tessera/io/safetensors.h"
 #include "tessera/tessera.h"
 #include "tessera/checkpoint/folders.h"
-#include "tessera/train/checkpoint.h"
+#include "tessera/checkpoint/train_model.h"
 #include "tessera/train/trainer.h"
 
 using namespace tessera;
@@ -197,7 +197,7 @@ TEST(Trainer, EarlyStoppingAndBadConfig) {
   int64_t best = summary.at("best_step");
   EXPECT_NE(best, res.steps);
   EXPECT_EQ(summary.at("tested_checkpoint_step").get<int64_t>(), best);
-  auto ck = train::load_checkpoint_model(out);
+  auto ck = checkpoint::load_train_model(out);
   EXPECT_EQ(ck.step, best);
   auto ev = train::evaluate(*ck.model, *tiny_data().test, true);
   for (const auto& [k, v] : ev.scalars)

@@ -2,7 +2,7 @@
 // checkpoint): the loss and perplexity of a text file under a checkpoint.
 //
 // Causal checkpoints (task "language_model", or a Hugging Face GPT-2 folder;
-// loaded by lm/generate.h's load_gpt_checkpoint): the file is encoded with the
+// loaded by checkpoint/language_model.h's load_gpt): the file is encoded with the
 // checkpoint's tokenizer (literal special-token strings are text, as in
 // `tessera data prepare`), giving n ids. Every id after the first is
 // predicted exactly once: window k feeds ids [k*stride, k*stride + seq_len)
@@ -23,8 +23,8 @@
 // perplexity = exp(mlm_loss) (reported as "exp_mlm_loss": not a true
 // perplexity, and not comparable with a causal model's). stride must be 0.
 //
-// `checkpoint_dir` is a checkpoint folder or a run folder (its newest
-// checkpoints/step-N). Errors name the file or folder: not found, an empty
+// `checkpoint_dir` is any path checkpoint/inspect.h reads (a checkpoint,
+// step or run folder, a Hugging Face GPT-2 folder). Errors name the file or folder: not found, an empty
 // text file, a text too short to predict one token, a checkpoint of another
 // task, seq_len beyond the model's context, stride outside [1, seq_len].
 #pragma once

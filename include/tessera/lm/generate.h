@@ -102,30 +102,6 @@ std::vector<Completion> generate_ids(models::GPT& model, const text::Tokenizer& 
                                      const std::vector<std::vector<int32_t>>& prompts,
                                      const GenerateOptions& opts, const StreamCallback& on_text = {});
 
-// A model plus the tokenizer it was trained with, from disk.
-struct LoadedGPT {
-  std::shared_ptr<models::GPT> model;
-  std::unique_ptr<text::Tokenizer> tokenizer;
-  std::string checkpoint_dir;  // the folder the weights came from
-  std::string tokenizer_path;
-  std::string format;          // "tessera" | "hf-gpt2"
-  int64_t step = -1;           // Tessera checkpoints: the training step
-};
-
-// `dir` is one of
-//   - a Tessera checkpoint folder: config.json with the GPT config under
-//     "model" ({"model": {"vocab_size": ..., ...}, "step": N, ...}),
-//     model.safetensors, tokenizer.json (here or in the run folder above);
-//   - a pretraining run folder: its newest checkpoints/step-N;
-//   - a Hugging Face GPT-2 folder: config.json ("model_type": "gpt2") +
-//     model.safetensors, tokenizer.json or encoder.json + vocab.bpe.
-// `tokenizer_path` (a file or folder for text::load_tokenizer) overrides the
-// tokenizer found there. Errors name the folder or file: not found, a config
-// without a GPT config, weights whose names or shapes disagree with the config
-// (each tensor named with both shapes), a tokenizer whose size does not fit the
-// model's vocab_size (both named). A model may pad its vocabulary past the
-// tokenizer's by fewer than 128 ids (nanoGPT's 50304 for 50257); generation
-// never samples the padded ids.
-LoadedGPT load_gpt_checkpoint(const std::string& dir, const std::string& tokenizer_path = "");
+// Loading a model and its tokenizer from disk: checkpoint/language_model.h.
 
 }  // namespace tessera::lm

@@ -23,7 +23,7 @@
 namespace tessera::serve {
 
 struct ServerOptions {
-  std::string checkpoint;            // lm::load_gpt_checkpoint
+  std::string checkpoint;            // checkpoint::load_gpt
   std::string tokenizer;             // optional override
   std::string model_name;            // the id clients send; default: the checkpoint folder's name
   std::string host = "127.0.0.1";

@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/checkpoint/classifier.h"
 #include "tessera/models/classifier.h"
 #include "tessera/nn/lora.h"
 #include "tessera/text/tokenizer.h"
@@ -74,24 +75,8 @@ struct FinetuneResult {
 
 FinetuneResult finetune(const FinetuneConfig& config, const std::string& out_dir, bool quiet = false);
 
-// A classifier checkpoint folder (a run's --out folder or its model/ / merged/),
-// ready to predict. base_override replaces the base path recorded for frozen
-// and lora checkpoints (its fingerprint must still match).
-struct LoadedClassifier {
-  std::shared_ptr<models::SequenceClassifier> model;
-  std::shared_ptr<text::Tokenizer> tokenizer;
-  std::vector<std::string> labels;
-  int64_t max_len = 0;
-  std::string dir;          // the folder holding config.json
-  std::string config_json;  // its text
-  std::string format = "auto", text_column = "text", label_column = "label";
-};
-LoadedClassifier load_classifier(const std::string& dir, const std::string& base_override = "");
-
-// Where a checkpoint's config.json says what it is: "sequence_classification",
-// "language_model", "masked_language_model", "classification" (tessera train)...
-// Looks in dir, dir/model and a run folder's newest checkpoint; "" when none.
-std::string checkpoint_task(const std::string& dir);
+// Loading a classifier checkpoint (model/, merged/ or the run folder):
+// checkpoint/classifier.h.
 
 // Token ids as the classifier sees them: [CLS] pieces [SEP] for BERT, the
 // tokenizer's ids for GPT; at most max_len. Throws on empty text.
@@ -100,7 +85,7 @@ std::vector<int32_t> encode_example(const text::Tokenizer& tok, const std::strin
 
 // Class probabilities (N, labels) for texts, in order; eval mode, batches of
 // batch_size sorted by length (padding is masked, so order does not matter).
-std::vector<std::vector<float>> predict_probabilities(LoadedClassifier& c, const std::vector<std::string>& texts,
+std::vector<std::vector<float>> predict_probabilities(checkpoint::LoadedClassifier& c, const std::vector<std::string>& texts,
                                                       int64_t batch_size = 64);
 
 }  // namespace tessera::train
