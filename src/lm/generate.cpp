@@ -9,10 +9,10 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "lm/text_stream.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/io/safetensors.h"
+#include "tessera/lm/text_stream.h"
 #include "tessera/train/checkpoint.h"
 #if __has_include("tessera/models/hf_gpt2.h")
 #include "tessera/models/hf_gpt2.h"

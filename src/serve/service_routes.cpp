@@ -13,8 +13,8 @@
 #include <iostream>
 #include <random>
 
-#include "billing/json_views.h"
 #include "serve/service.h"
+#include "tessera/billing/json_views.h"
 #include "tessera/core/error.h"
 
 namespace tessera::serve {
