@@ -1,4 +1,4 @@
-#include "billing/json_views.h"
+#include "tessera/billing/json_views.h"
 
 namespace tessera::billing {
 

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
-#include "lm/text_stream.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
+#include "tessera/lm/text_stream.h"
 
 namespace tessera::lm {
 namespace {

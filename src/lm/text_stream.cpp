@@ -1,6 +1,6 @@
-// TextStream (lm/text_stream.h): UTF-8 completion, stop-string hold-back and
+// TextStream (tessera/lm/text_stream.h): UTF-8 completion, stop-string hold-back and
 // detection, eot.
-#include "lm/text_stream.h"
+#include "tessera/lm/text_stream.h"
 
 #include <algorithm>
 

@@ -32,26 +32,12 @@ bool is_lora_name(const std::string& name) {
   return false;
 }
 
-// Every module under root with its path relative to root ("" for root), in
-// registration order. (Module::named_modules joins a child's own "" name with
-// a dot, "query.", so the paths are built here.)
-void walk(Module& m, const std::string& path, std::vector<std::pair<std::string, Module*>>& out) {
-  out.emplace_back(path, &m);
-  for (auto& [name, child] : m.named_children()) walk(*child, path.empty() ? name : path + "." + name, out);
-}
-
-std::vector<std::pair<std::string, Module*>> modules_of(Module& root) {
-  std::vector<std::pair<std::string, Module*>> out;
-  walk(root, "", out);
-  return out;
-}
-
 }  // namespace
 
 std::vector<std::string> apply_lora(Module& root, const LoraOptions& options, uint64_t seed) {
   // Collect first: enabling adds children, which would disturb the traversal.
   std::vector<std::pair<std::string, Linear*>> linears, chosen;
-  for (auto& [name, m] : modules_of(root))
+  for (auto& [name, m] : root.named_modules())
     if (auto* lin = dynamic_cast<Linear*>(m); lin && !is_lora_name(name)) linears.emplace_back(name, lin);
   for (auto& [name, lin] : linears)
     for (const auto& t : options.targets)
@@ -94,7 +80,7 @@ StateDict lora_state_dict(const Module& root) {
 
 int64_t merge_all_lora(Module& root) {
   std::vector<Linear*> adapted;  // collected first: merging removes modules
-  for (auto& [name, m] : modules_of(root))
+  for (auto& [name, m] : root.named_modules())
     if (auto* lin = dynamic_cast<Linear*>(m); lin && lin->has_lora()) adapted.push_back(lin);
   for (Linear* lin : adapted) lin->merge_lora();
   return static_cast<int64_t>(adapted.size());

@@ -93,8 +93,10 @@ NamedTensors Module::named_buffers(bool recurse) const {
 
 std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out{{"", this}};
+  // A child's own entry is named "" inside it: it becomes just `cn` here, not
+  // "cn." (torch's names, and the paths of Module::path()).
   for (auto& [cn, child] : children_)
-    for (auto& [n, m] : child->named_modules()) out.emplace_back(join(cn, n), m);
+    for (auto& [n, m] : child->named_modules()) out.emplace_back(n.empty() ? cn : cn + "." + n, m);
   return out;
 }
 

@@ -20,10 +20,10 @@
 #include <optional>
 #include <thread>
 
-#include "lm/text_stream.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/core/parallel.h"
+#include "tessera/lm/text_stream.h"
 
 namespace tessera::serve {
 namespace {

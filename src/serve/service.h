@@ -8,6 +8,7 @@
 #pragma once
 #include <httplib.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -15,13 +16,17 @@
 #include <string>
 #include <vector>
 
+#include "serve/meter.h"
 #include "serve/metrics.h"
 #include "serve/openai_api.h"
+#include "serve/response_json.h"
 #include "tessera/billing/ledger.h"
 #include "tessera/serve/engine.h"
 #include "tessera/serve/server.h"
 
 namespace tessera::serve {
+
+class Job;
 
 class Service {
  public:
@@ -34,8 +39,19 @@ class Service {
   Engine& engine() { return *engine_; }
 
  private:
-  // Generation (service_generate.cpp).
+  // Generation (service_generate.cpp): check -> reserve -> generate -> settle
+  // before the last byte.
   void completions(const httplib::Request& req, httplib::Response& res, bool chat);
+  struct CheckedRequest;
+  // Parses and validates the body, tokenizes the prompt, clamps max_tokens (4xx otherwise).
+  CheckedRequest check_completion(const httplib::Request& req, const billing::KeyInfo& key, bool chat) const;
+  // The response body, written while the choices generate: whole JSON
+  // (with whitespace heartbeats) or server-sent events.
+  void respond_whole(httplib::Response& res, std::shared_ptr<Job> job, std::chrono::steady_clock::time_point arrival);
+  void respond_stream(httplib::Response& res, std::shared_ptr<Job> job,
+                      std::chrono::steady_clock::time_point arrival);
+  // Latency histograms and the generation-rate gauge, once every choice is done.
+  void record_timing(const Job& job, std::chrono::steady_clock::time_point arrival);
   // Everything else (service_routes.cpp).
   void models(const httplib::Request& req, httplib::Response& res);
   void tokenize(const httplib::Request& req, httplib::Response& res);
@@ -69,13 +85,12 @@ class Service {
   std::unique_ptr<billing::Ledger> ledger_;
   std::mutex ledger_mu_;
   Metrics metrics_;
+  LedgerMeter meter_;               // the ledger (under ledger_mu_) for generating requests
   std::unique_ptr<Engine> engine_;  // last: destroyed (drained) first
 };
 
 // Writes `e` as the response: status, {"error": ...} JSON.
 void send_error(httplib::Response& res, const api::ApiError& e);
-// JSON text that never throws on invalid UTF-8 (bad bytes become U+FFFD).
-std::string dump_json(const nlohmann::json& j);
 // "cmpl-" + 24 random alphanumerics.
 std::string random_id(const std::string& prefix);
 

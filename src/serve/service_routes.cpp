@@ -13,16 +13,14 @@
 #include <iostream>
 #include <random>
 
-#include "billing/json_views.h"
 #include "serve/service.h"
+#include "tessera/billing/json_views.h"
 #include "tessera/core/error.h"
 
 namespace tessera::serve {
 
 using nlohmann::json;
 using api::ApiError;
-
-std::string dump_json(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void send_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
@@ -126,7 +124,8 @@ Service::Service(const ServerOptions& options, std::string model_id, std::shared
       tokenizer_(tokenizer),
       block_size_(model->config().block_size),
       model_vocab_(model->config().vocab_size),
-      ledger_(std::move(ledger)) {
+      ledger_(std::move(ledger)),
+      meter_(*ledger_, ledger_mu_, metrics_) {
   engine_ = std::make_unique<Engine>(std::move(model), std::move(tokenizer), options.engine);
 }
 

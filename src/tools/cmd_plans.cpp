@@ -5,9 +5,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "billing/json_views.h"
 #include "billing_cli.h"
 #include "cli_common.h"
+#include "tessera/billing/json_views.h"
 #include "tessera/billing/money.h"
 
 namespace tessera::cli {

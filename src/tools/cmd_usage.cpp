@@ -7,9 +7,9 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "billing/json_views.h"
 #include "billing_cli.h"
 #include "cli_common.h"
+#include "tessera/billing/json_views.h"
 #include "tessera/billing/money.h"
 
 namespace tessera::cli {

@@ -22,6 +22,27 @@ TEST(Module, HierarchicalNamesMatchTorch) {
   EXPECT_EQ(m->num_parameters(), 4 * 8 + 8 + 8 * 2);
 }
 
+TEST(Module, NamedModulesAreTorchNames) {
+  // torch: [n for n, _ in nn.Sequential(nn.Sequential(a, b), c).named_modules()]
+  //   == ['', '0', '0.0', '0.1', '1'] (no trailing dots), each equal to the module's path.
+  auto outer = std::make_shared<nn::Sequential>();
+  auto inner = std::make_shared<nn::Sequential>();
+  inner->push_back(std::make_shared<nn::Linear>(2, 2));
+  inner->push_back(std::make_shared<nn::ReLU>());
+  outer->push_back(inner);
+  outer->push_back(std::make_shared<nn::Linear>(2, 1));
+  std::vector<std::string> names;
+  for (auto& [n, mod] : outer->named_modules()) {
+    names.push_back(n);
+    EXPECT_EQ(mod->path(), n);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"", "0", "0.0", "0.1", "1"}));
+  // Relative to the module asked: the inner list names its children from "".
+  std::vector<std::string> inner_names;
+  for (auto& [n, mod] : inner->named_modules()) inner_names.push_back(n);
+  EXPECT_EQ(inner_names, (std::vector<std::string>{"", "0", "1"}));
+}
+
 TEST(Module, StateDictRoundTripAndStrictErrors) {
   manual_seed(1);
   auto a = make_mlp();

@@ -19,6 +19,7 @@
 #include "tessera/core/error.h"
 #include "tessera/text/wordpiece.h"
 #include "test_util.h"
+#include "text/bert_normalizer.h"
 
 using namespace tessera;
 using namespace tessera::text;
@@ -60,6 +61,35 @@ std::string vocab_txt(const std::vector<std::string>& v) {
 }
 
 }  // namespace
+
+// Steps 2-6 alone (text/bert_normalizer.h): the words WordPiece is given.
+std::vector<std::string> bert_words(std::string_view text, bool lowercase = true, bool strip = true, bool cjk = true) {
+  std::vector<std::string> words;
+  text::detail::BertNormalizer(lowercase, strip, cjk).split_words(text, [&](std::string_view w) {
+    EXPECT_FALSE(w.empty());
+    words.emplace_back(w);
+  });
+  return words;
+}
+
+TEST(BertNormalizer, SplitsIntoNormalizedWords) {
+  using W = std::vector<std::string>;
+  // Lowercase, accents stripped (NFD, Mn dropped), punctuation and spaces split.
+  EXPECT_EQ(bert_words("H\xC3\xA9llo, WORLD!  x"), (W{"hello", ",", "world", "!", "x"}));
+  EXPECT_EQ(bert_words("H\xC3\xA9llo", false, false), (W{"H\xC3\xA9llo"}));
+  EXPECT_EQ(bert_words("H\xC3\xA9llo", true, false), (W{"h\xC3\xA9llo"}));
+  // U+0130: accents first (I + U+0307 -> I), then lowercase.
+  EXPECT_EQ(bert_words("\xC4\xB0"), (W{"i"}));
+  // CJK ideographs are words of their own (BMP and the supplementary planes) unless switched off.
+  EXPECT_EQ(bert_words("ab\xE4\xB8\xAD\xE6\x96\x87" "cd"), (W{"ab", "\xE4\xB8\xAD", "\xE6\x96\x87", "cd"}));
+  EXPECT_EQ(bert_words("a\xF0\xA0\x80\x80" "b"), (W{"a", "\xF0\xA0\x80\x80", "b"}));
+  EXPECT_EQ(bert_words("ab\xE4\xB8\xAD" "cd", true, true, false), (W{"ab\xE4\xB8\xAD" "cd"}));
+  // Cleaning: NUL, controls and invalid bytes vanish; \t \n \r split words.
+  EXPECT_EQ(bert_words(std::string("a\0b\x01" "c\td\xFF" "e\r\nf", 12)), (W{"abc", "de", "f"}));
+  // Outside the BMP without a table entry: an emoji joins its word.
+  EXPECT_EQ(bert_words("x\xF0\x9F\x98\x80y"), (W{"x\xF0\x9F\x98\x80y"}));
+  EXPECT_TRUE(bert_words(" \t\n").empty());
+}
 
 TEST(WordPiece, GreedyLongestMatchWithContinuations) {
   WordPieceTokenizer tok(tiny_vocab());

@@ -40,7 +40,10 @@ class Module {
   NamedTensors named_parameters(bool recurse = true) const;  // skips unset (None) parameters
   std::vector<Tensor> parameters(bool recurse = true) const;
   NamedTensors named_buffers(bool recurse = true) const;
-  std::vector<std::pair<std::string, Module*>> named_modules();  // includes this one as ""
+  // Every module with its name relative to this one, as torch: "" (this one),
+  // "encoder", "encoder.layer", "encoder.layer.0", ... For a root module the
+  // name equals the module's path().
+  std::vector<std::pair<std::string, Module*>> named_modules();
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const { return children_; }
 
   // ---- state ----

@@ -1,5 +1,6 @@
 // JSON views of ledger records, one spelling for the CLI (`--format json`) and
 // the server's admin routes, so scripts see the same fields from both.
+// (Implemented in src/billing/json_views.cpp.)
 #pragma once
 #include <nlohmann/json.hpp>
 #include <vector>

@@ -2,7 +2,8 @@
 // serving engine: sampled ids in, final text out. Text is final once it is
 // complete UTF-8 and cannot be the start of a stop string; a sequence stops at
 // <|endoftext|> (when asked) or at the earliest occurrence of a stop string,
-// whose bytes never reach the text. Internal header (src/lm).
+// whose bytes never reach the text. Public because the serving engine
+// (src/serve/engine.cpp) streams its sequences' text through it too.
 #pragma once
 #include <cstdint>
 #include <optional>
