@@ -245,8 +245,10 @@ struct Trainer::Impl {
       default_generator().set_state(d.at(0), d.at(1));
       const json& mods = st.at("rng").contains("modules") ? st.at("rng").at("modules") : json::object();
       for (auto& [name, g] : model_generators(*model)) {
-        TSR_CHECK(mods.contains(name), Error, "checkpoint ", dir, ": no RNG state for module '", name, "'");
-        g->set_state(mods.at(name).at(0), mods.at(name).at(1));
+        // Checkpoints written before named_modules() dropped its trailing dot say "3." for "3".
+        const std::string key = mods.contains(name) || name.empty() ? name : name + ".";
+        TSR_CHECK(mods.contains(key), Error, "checkpoint ", dir, ": no RNG state for module '", name, "'");
+        g->set_state(mods.at(key).at(0), mods.at(key).at(1));
       }
     } catch (const json::exception& e) {
       throw Error("checkpoint " + dir + ": trainer_state.json is malformed: " + e.what());
