@@ -32,7 +32,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kTestDir = fs::path(__FILE__).parent_path();  // tests/io in the source tree
+const fs::path kTestDir = fs::path(TESSERA_TESTS_DIR) / "io";  // tests/io in the source tree
 const char* kPython = "/usr/bin/python3";
 
 // A fresh directory per test, removed afterwards.
