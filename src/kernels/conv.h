@@ -1,6 +1,5 @@
-// Kernel stubs for 2-D convolution and pooling on contiguous NCHW tensors
-// (frontends src/ops/conv.cpp and src/ops/pool.cpp, CPU kernels
-// src/backends/cpu/conv.cpp and src/backends/cpu/pool.cpp).
+// Kernel stubs for 2-D convolution on contiguous NCHW tensors (frontend
+// src/ops/conv.cpp, CPU kernels src/backends/cpu/conv.cpp).
 #pragma once
 #include <cstdint>
 
@@ -21,20 +20,5 @@ TSR_DECLARE_STUB(conv2d_stub, void (*)(const Tensor& out, const Tensor& x, const
 // Fills grad_x (x's shape) and grad_w (w's shape) from grad_out (out's shape); either may be undefined (not needed).
 TSR_DECLARE_STUB(conv2d_backward_stub, void (*)(const Tensor& grad_x, const Tensor& grad_w, const Tensor& grad_out,
                                                 const Tensor& x, const Tensor& w, const Conv2dGeometry& geo));
-
-// Pooling windows, [0] = height, [1] = width. Inputs are (P, H, W): P = N*C planes.
-struct Pool2dGeometry {
-  int64_t kernel[2], stride[2], padding[2], dilation[2];
-  bool count_include_pad = true;  // avg_pool2d only
-};
-
-// out (P, H_out, W_out) = window maxima of x (P, H, W); indices (int64, out's shape) = h * W + w of each maximum.
-TSR_DECLARE_STUB(max_pool2d_stub, void (*)(const Tensor& out, const Tensor& indices, const Tensor& x,
-                                           const Pool2dGeometry& geo));
-// grad_x (P, H, W) = scatter-add of grad_out (P, H_out, W_out) at indices.
-TSR_DECLARE_STUB(max_pool2d_backward_stub, void (*)(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices));
-TSR_DECLARE_STUB(avg_pool2d_stub, void (*)(const Tensor& out, const Tensor& x, const Pool2dGeometry& geo));
-TSR_DECLARE_STUB(avg_pool2d_backward_stub, void (*)(const Tensor& grad_x, const Tensor& grad_out,
-                                                    const Pool2dGeometry& geo));
 
 }  // namespace tessera
