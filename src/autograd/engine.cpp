@@ -2,7 +2,9 @@
 // gradients each node waits for, then runs nodes in dependency order, summing
 // gradients that fan in (a tensor used twice) before a node runs. Iterative,
 // so deep graphs (long RNN unrolls) do not overflow the stack. Deterministic:
-// the visiting order depends only on the graph.
+// the visiting order depends only on the graph. An op with several outputs
+// (record_multi) runs its backward once, with all of its outputs' gradients.
+#include <algorithm>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -85,35 +87,18 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       if (!dup) ready.push_back(r.grad_fn());
     }
 
-  while (!ready.empty()) {
-    std::shared_ptr<Node> node = ready.back();
-    ready.pop_back();
-    Tensor g = pending[node.get()];
-    pending.erase(node.get());
-    if (!g.defined()) {
-      // No gradient reached this node: its inputs get none from it either,
-      // but they must still stop waiting for it.
-      for (const Edge& e : node->next)
-        if (e.fn && --deps[e.fn.get()] == 0) ready.push_back(e.fn);
-      if (!retain_graph) node->backward = nullptr;
-      continue;
-    }
-    if (auto kept = node->retained.lock()) {
-      Tensor k(kept);
-      Tensor cur = k.grad();
-      kept->autograd.grad = (cur.defined() ? add(cur, g) : g.contiguous().clone()).impl_ptr();
-    }
-    TSR_CHECK(node->backward != nullptr, AutogradError, "backward through ", node->name,
-              " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
-    std::vector<Tensor> in_grads = node->backward(g);
-    TSR_CHECK(in_grads.size() == node->next.size(), AutogradError, "backward of ", node->name, " returned ",
-              in_grads.size(), " gradients for ", node->next.size(), " inputs");
-    if (!retain_graph) node->backward = nullptr;  // frees saved tensors
-    for (size_t i = 0; i < node->next.size(); ++i) {
-      const Edge& e = node->next[i];
+  // Gradients waiting in the slots of multi-output nodes (record_multi).
+  std::unordered_map<Node*, std::vector<Tensor>> slots;
+
+  // Hands a node's input gradients on: to leaves, or to the nodes that produced the inputs.
+  auto deliver = [&](Node& node, const std::vector<Tensor>& in_grads) {
+    TSR_CHECK(in_grads.size() == node.next.size(), AutogradError, "backward of ", node.name, " returned ",
+              in_grads.size(), " gradients for ", node.next.size(), " inputs");
+    for (size_t i = 0; i < node.next.size(); ++i) {
+      const Edge& e = node.next[i];
       if (!e.active()) continue;
       const Tensor& ig = in_grads[i];
-      if (ig.defined()) check_grad("engine", node->name, ig, node->input_shapes[i], i);
+      if (ig.defined()) check_grad("engine", node.name, ig, node.input_shapes[i], i);
       if (e.leaf) {
         if (ig.defined()) deliver_leaf(e.leaf, ig);
         continue;
@@ -122,6 +107,60 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       if (ig.defined()) pending[child] = accumulate(pending[child], ig);
       if (--deps[child] == 0) ready.push_back(e.fn);
     }
+  };
+  // No gradient reached this node: its inputs get none from it either, but
+  // they must still stop waiting for it.
+  auto skip = [&](Node& node) {
+    for (const Edge& e : node.next)
+      if (e.fn && --deps[e.fn.get()] == 0) ready.push_back(e.fn);
+  };
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.back();
+    ready.pop_back();
+    if (node->num_outputs > 0) {  // the shared node of a multi-output op: every output's gradient is in
+      std::vector<Tensor> gs;
+      if (auto it = slots.find(node.get()); it != slots.end()) {
+        gs = std::move(it->second);
+        slots.erase(it);
+      }
+      gs.resize(node->num_outputs);
+      if (std::none_of(gs.begin(), gs.end(), [](const Tensor& t) { return t.defined(); })) {
+        skip(*node);
+        continue;
+      }
+      TSR_CHECK(node->multi_backward != nullptr, AutogradError, "backward through ", node->name,
+                " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
+      std::vector<Tensor> in_grads = node->multi_backward(gs);
+      if (!retain_graph) node->multi_backward = nullptr;
+      deliver(*node, in_grads);
+      continue;
+    }
+    Tensor g = pending[node.get()];
+    pending.erase(node.get());
+    if (!g.defined()) {
+      skip(*node);
+      if (!retain_graph) node->backward = nullptr;
+      continue;
+    }
+    if (auto kept = node->retained.lock()) {
+      Tensor k(kept);
+      Tensor cur = k.grad();
+      kept->autograd.grad = (cur.defined() ? add(cur, g) : g.contiguous().clone()).impl_ptr();
+    }
+    if (node->output_slot >= 0) {  // one output of a multi-output op: park its gradient in the shared node
+      const std::shared_ptr<Node>& shared = node->next[0].fn;
+      std::vector<Tensor>& gs = slots[shared.get()];
+      gs.resize(shared->num_outputs);
+      gs[node->output_slot] = accumulate(gs[node->output_slot], g);
+      if (--deps[shared.get()] == 0) ready.push_back(shared);
+      continue;
+    }
+    TSR_CHECK(node->backward != nullptr, AutogradError, "backward through ", node->name,
+              " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
+    std::vector<Tensor> in_grads = node->backward(g);
+    if (!retain_graph) node->backward = nullptr;  // frees saved tensors
+    deliver(*node, in_grads);
   }
 }
 

@@ -18,13 +18,12 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
-  if (!any_requires_grad(inputs)) return;
-  TSR_CHECK(is_floating(output.dtype()), AutogradError, op, ": cannot record a gradient for a ",
-            dtype_name(output.dtype()), " output");
+namespace {
+
+// A node for `op` with one edge per input.
+std::shared_ptr<Node> make_node(const char* op, const std::vector<Tensor>& inputs) {
   auto node = std::make_shared<Node>();
   node->name = op;
-  node->backward = std::move(backward);
   node->next.reserve(inputs.size());
   for (const Tensor& in : inputs) {
     Edge e;
@@ -38,8 +37,14 @@ void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, B
     node->input_shapes.push_back(in.defined() ? in.shape() : Shape{});
     node->input_dtypes.push_back(in.defined() ? in.dtype() : DType::F32);
   }
-  // The output is a fresh tensor produced by this op: give it history. If the
-  // op returned an existing tensor (an identity view), wrap it first.
+  return node;
+}
+
+// Gives `output`, a fresh tensor produced by op, the history `node`. If the op
+// returned an existing tensor (an identity view), wrap it first.
+void attach(const char* op, Tensor& output, std::shared_ptr<Node> node) {
+  TSR_CHECK(is_floating(output.dtype()), AutogradError, op, ": cannot record a gradient for a ",
+            dtype_name(output.dtype()), " output");
   TensorImpl* impl = output.unsafe_impl();
   if (impl->autograd.grad_fn || impl->autograd.requires_grad) {
     output = output.detach();
@@ -47,6 +52,35 @@ void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, B
   }
   impl->autograd.requires_grad = true;
   impl->autograd.grad_fn = std::move(node);
+}
+
+}  // namespace
+
+void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward) {
+  if (!any_requires_grad(inputs)) return;
+  auto node = make_node(op, inputs);
+  node->backward = std::move(backward);
+  attach(op, output, std::move(node));
+}
+
+void record_multi(const char* op, std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                  MultiBackwardFn backward) {
+  if (!any_requires_grad(inputs)) return;
+  for (const Tensor& out : outputs)
+    TSR_CHECK(is_floating(out.dtype()), AutogradError, op, ": cannot record a gradient for a ",
+              dtype_name(out.dtype()), " output");
+  auto shared = make_node(op, inputs);
+  shared->multi_backward = std::move(backward);
+  shared->num_outputs = static_cast<int64_t>(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    auto slot = std::make_shared<Node>();
+    slot->name = op;
+    slot->output_slot = static_cast<int64_t>(i);
+    slot->next.push_back(Edge{shared, nullptr});
+    slot->input_shapes.push_back(outputs[i].shape());
+    slot->input_dtypes.push_back(outputs[i].dtype());
+    attach(op, outputs[i], std::move(slot));
+  }
 }
 
 const Tensor& SavedTensor::unpack(const char* op) const {

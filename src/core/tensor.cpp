@@ -5,15 +5,12 @@
 #include <cmath>
 #include <sstream>
 
-#include "ops/copy_kernels.h"
+#include "kernels/copy.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(copy_stub);
-TSR_DEFINE_STUB(fill_stub);
 
 DType dtype_from_name(const std::string& n) {
   if (n == "float32" || n == "f32" || n == "float") return DType::F32;

@@ -6,15 +6,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <limits>
 
 #include "tessera/autograd/grad_mode.h"
-#include "tessera/core/parallel.h"
 #include "tessera/core/error.h"
 #include "tessera/nn/init.h"
 #include "tessera/nn/layers.h"
 #include "tessera/ops/activation.h"
 #include "tessera/ops/attention.h"
+#include "tessera/ops/decode_attention.h"
 #include "tessera/ops/dropout.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/indexing.h"
@@ -170,8 +169,9 @@ struct GPT::Impl {
     s.cache = cache;
     if (cache && start > 0 && T > 1) {
       // Bottom-right causal: query i (absolute start + i) sees keys j <= start + i.
-      Tensor rows = arange(start, start + T).view({T, 1});
-      Tensor cols = arange(0, start + T).view({1, start + T});
+      const TensorOptions index_opts{.dtype = DType::I64, .device = idx.device()};
+      Tensor rows = arange(start, start + T, 1, index_opts).view({T, 1});
+      Tensor cols = arange(0, start + T, 1, index_opts).view({1, start + T});
       s.mask = le(cols, rows);  // (T, S)
     }
     Tensor x = transformer->wte->forward(idx);  // (B, T, C)
@@ -190,86 +190,29 @@ struct GPT::Impl {
   // decode_step: one new token per sequence, each at its own position pos[b].
   Tensor decode(const GPTConfig& c, const std::vector<int32_t>& tokens, const std::vector<KVCache*>& caches) {
     const int64_t B = static_cast<int64_t>(tokens.size()), C = c.n_embd;
+    const Device device = transformer->wte->weight.device();
     std::vector<int64_t> ids(tokens.begin(), tokens.end()), pos(B);
     for (int64_t b = 0; b < B; ++b) pos[b] = caches[b]->length;
-    Tensor x = transformer->wte->forward(from_vector<int64_t>(ids, {B}));  // (B, C)
-    if (c.position == "learned") x = add(x, index_select(transformer->wpe->weight, 0, from_vector<int64_t>(pos, {B})));
+    const TensorOptions index_opts{.dtype = DType::I64, .device = device};
+    Tensor x = transformer->wte->forward(from_vector<int64_t>(ids, {B}, index_opts));  // (B, C)
+    if (c.position == "learned")
+      x = add(x, index_select(transformer->wpe->weight, 0, from_vector<int64_t>(pos, {B}, index_opts)));
     const Step s;  // no dropout, no cache: the blocks' norms and MLP only
-    Tensor y = empty({B, C});
+    Tensor y = empty({B, C}, {.dtype = x.dtype(), .device = device});  // attention output, reused by every layer
+    std::vector<const Tensor*> k_caches(B), v_caches(B);
     for (size_t l = 0; l < transformer->blocks.size(); ++l) {
       Block& blk = *transformer->blocks[l];
       Tensor qkv = blk.attn->c_attn->forward(blk.ln_1->forward(x)).contiguous();  // (B, 3C): one GEMM
-      attend_one(c, qkv, caches, l, pos, y);
+      for (int64_t b = 0; b < B; ++b) {
+        k_caches[b] = &caches[b]->k[l];
+        v_caches[b] = &caches[b]->v[l];
+      }
+      decode_attention(y, qkv, k_caches, v_caches, pos, c.n_head, rope_cos, rope_sin);  // rope tables: rope only
       Tensor h = add(x, blk.attn->c_proj->forward(y));
       x = add(h, blk.mlp->forward(blk.ln_2->forward(h), s));
     }
     x = transformer->ln_f->forward(x);
     return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, V)
-  }
-
-  // One query per (sequence, head) against that sequence's cached keys, the
-  // new key included: qkv rows hold [q | k | v], heads side by side (forward's
-  // (B, T, 3, H, D) view). Rotates q and k at the row's position (rope),
-  // stores k and v at position pos[b] of the cache, writes y (B, C). The
-  // arithmetic follows the fused attention kernel (scaled dot products,
-  // max-subtracted exp, double sum) so results agree to float rounding.
-  void attend_one(const GPTConfig& c, const Tensor& qkv, const std::vector<KVCache*>& caches, size_t layer,
-                  const std::vector<int64_t>& pos, Tensor& y) {
-    const int64_t B = qkv.size(0), C = c.n_embd, H = c.n_head, D = C / H, half = D / 2;
-    const bool rope = c.position == "rope";
-    const float* qkv_p = qkv.data<float>();
-    const float* cos_p = rope ? rope_cos.data<float>() : nullptr;
-    const float* sin_p = rope ? rope_sin.data<float>() : nullptr;
-    float* y_p = y.data<float>();
-    const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-    int64_t longest = 0, keys = 0;
-    for (int64_t p : pos) longest = std::max(longest, p + 1), keys += p + 1;
-    // Grain: about 64K multiply-adds per task, so short prefixes run inline.
-    const int64_t per_task = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, keys / B * D * 2));
-    parallel_for(0, B * H, per_task, [&](int64_t t0, int64_t t1) {
-      std::vector<float> q(D), k(D), w(longest);
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t b = t / H, h = t % H, S = pos[b] + 1, max_len = caches[b]->max_len;
-        const float* row = qkv_p + b * 3 * C + h * D;
-        std::copy(row, row + D, q.begin());
-        std::copy(row + C, row + C + D, k.begin());
-        if (rope) {
-          const float* cs = cos_p + pos[b] * half;
-          const float* sn = sin_p + pos[b] * half;
-          for (auto* r : {q.data(), k.data()})
-            for (int64_t i = 0; i < half; ++i) {
-              const float x1 = r[i], x2 = r[i + half];
-              r[i] = x1 * cs[i] - x2 * sn[i];
-              r[i + half] = x2 * cs[i] + x1 * sn[i];
-            }
-        }
-        float* K = caches[b]->k[layer].data<float>() + h * max_len * D;  // (max_len, D) of head h
-        float* V = caches[b]->v[layer].data<float>() + h * max_len * D;
-        std::copy(k.begin(), k.end(), K + pos[b] * D);
-        std::copy(row + 2 * C, row + 2 * C + D, V + pos[b] * D);
-        float m = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < S; ++j) {
-          const float* kj = K + j * D;
-          float dot = 0;
-          for (int64_t d = 0; d < D; ++d) dot += q[d] * kj[d];
-          w[j] = scale * dot;
-          m = std::max(m, w[j]);
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < S; ++j) {
-          w[j] = std::exp(w[j] - m);
-          sum += static_cast<double>(w[j]);
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        float* out = y_p + b * C + h * D;
-        std::fill(out, out + D, 0.0f);
-        for (int64_t j = 0; j < S; ++j) {
-          const float pj = w[j] * inv;
-          const float* vj = V + j * D;
-          for (int64_t d = 0; d < D; ++d) out[d] += pj * vj[d];
-        }
-      }
-    });
   }
 };
 
@@ -384,9 +327,10 @@ KVCache GPT::make_cache(int64_t batch, int64_t max_len) const {
   KVCache cache;
   cache.max_len = max_len;
   const Shape shape{batch, config_.n_head, max_len, config_.head_dim()};  // (B, H, max_len, D)
+  const TensorOptions opts{.device = impl_->transformer->wte->weight.device()};  // float32, as decode_step checks
   for (int64_t l = 0; l < config_.n_layer; ++l) {
-    cache.k.push_back(zeros(shape));
-    cache.v.push_back(zeros(shape));
+    cache.k.push_back(zeros(shape, opts));
+    cache.v.push_back(zeros(shape, opts));
   }
   return cache;
 }

@@ -44,19 +44,19 @@ bool same_dims(const MultiheadAttentionOptions& o) {
 
 // A bool mask (true = masked) as an additive float one; a float mask as is.
 Tensor additive(const Tensor& mask, DType dtype) {
-  if (mask.dtype() == DType::Bool) return masked_fill(zeros({}, {.dtype = dtype}), mask, kNegInf);
+  if (mask.dtype() == DType::Bool)
+    return masked_fill(zeros({}, {.dtype = dtype, .device = mask.device()}), mask, kNegInf);
   return mask.to(dtype);
 }
 
 }  // namespace
 
-Tensor causal_mask(int64_t L, int64_t S, DType dtype) {
+Tensor causal_mask(int64_t L, int64_t S, DType dtype, Device device) {
   TSR_CHECK(L >= 0 && S >= 0, ShapeError, "causal_mask: negative size (", L, ", ", S, ")");
-  Tensor m = zeros({L, S}, {.dtype = DType::F64});  // (L, S)
-  double* d = m.data<double>();
-  for (int64_t i = 0; i < L; ++i)
-    for (int64_t j = i + 1; j < S; ++j) d[i * S + j] = kNegInf;
-  return m.to(dtype);
+  const TensorOptions index_opts{.dtype = DType::I64, .device = device};
+  Tensor rows = arange(0, L, 1, index_opts).view({L, 1});
+  Tensor cols = arange(0, S, 1, index_opts).view({1, S});
+  return masked_fill(zeros({L, S}, {.dtype = dtype, .device = device}), gt(cols, rows), kNegInf);  // key j > query i
 }
 
 MultiheadAttention::MultiheadAttention(const MultiheadAttentionOptions& o)
@@ -192,7 +192,7 @@ AttentionOutput MultiheadAttention::forward(const Tensor& query, const Tensor& k
     attn = scaled_dot_product_attention(q, k, v, mask, is_causal, p, std::nullopt, &gen_);
   } else {
     if (is_causal) {
-      Tensor cm = causal_mask(L, S, dt);  // (L, S)
+      Tensor cm = causal_mask(L, S, dt, query.device());  // (L, S)
       mask = mask.defined() ? add(mask, cm) : cm;
     }
     Tensor scores = matmul(q * (1.0 / std::sqrt(static_cast<double>(D))), k.transpose(-2, -1));  // (N, H, L, S)

@@ -1,14 +1,13 @@
 // Penalties and gradient clipping. The penalties are op compositions, so they
-// differentiate like any loss term. Clipping reads gradients directly and
-// accumulates in double over fixed-size blocks (summed in block order), so
-// the total norm does not depend on the thread count.
+// differentiate like any loss term. Clipping takes each gradient's norm with
+// vector_norm (in double over fixed-size blocks summed in block order), so the
+// total norm does not depend on the thread count.
 #include "tessera/nn/regularization.h"
 
 #include <algorithm>
 #include <cmath>
 
 #include "tessera/autograd/grad_mode.h"
-#include "tessera/core/parallel.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/reduce.h"
 
@@ -30,51 +29,12 @@ Tensor penalty(const std::vector<Tensor>& params, double scale, bool l1, const c
   return mul(total, scale);
 }
 
-// sum |x|^p over one tensor (max |x| for p = inf), in double.
-template <typename T>
-double pow_sum(const T* x, int64_t n, double p) {
-  constexpr int64_t kBlock = 1 << 15;
-  const int64_t nb = (n + kBlock - 1) / kBlock;
-  std::vector<double> part(nb, 0.0);  // (blocks)
-  const bool inf = std::isinf(p);
-  parallel_for(0, nb, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t lo = b * kBlock, hi = std::min(n, lo + kBlock);
-      double s = 0.0;
-      if (inf) {
-        for (int64_t i = lo; i < hi; ++i) {
-          double a = std::abs(static_cast<double>(x[i]));
-          if (a > s || std::isnan(a)) s = a;
-          if (std::isnan(s)) break;
-        }
-      } else if (p == 2.0) {
-        for (int64_t i = lo; i < hi; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-      } else if (p == 1.0) {
-        for (int64_t i = lo; i < hi; ++i) s += std::abs(static_cast<double>(x[i]));
-      } else {
-        for (int64_t i = lo; i < hi; ++i) s += std::pow(std::abs(static_cast<double>(x[i])), p);
-      }
-      part[b] = s;
-    }
-  });
-  double s = 0.0;
-  for (double v : part) {
-    if (inf) s = (std::isnan(v) || std::isnan(s)) ? std::nan("") : std::max(s, v);
-    else s += v;
-  }
-  return s;
-}
-
-double tensor_norm(const Tensor& g0, double p) {
-  Tensor g = g0.contiguous();
-  const int64_t n = g.numel();
-  if (n == 0) return 0.0;
-  double s = 0.0;
-  if (g.dtype() == DType::F32) s = pow_sum(g.data<float>(), n, p);
-  else if (g.dtype() == DType::F64) s = pow_sum(g.data<double>(), n, p);
-  else throw DTypeError(detail::concat("clip_grad_norm_: gradients must be float32 or float64, got ", dtype_name(g.dtype())));
-  if (std::isinf(p)) return s;
-  return p == 2.0 ? std::sqrt(s) : p == 1.0 ? s : std::pow(s, 1.0 / p);
+// One gradient's p-norm (vector_norm: a kernel, in double, independent of the
+// thread count), with clip_grad_norm_'s own dtype message.
+double tensor_norm(const Tensor& g, double p) {
+  TSR_CHECK(g.dtype() == DType::F32 || g.dtype() == DType::F64, DTypeError,
+            "clip_grad_norm_: gradients must be float32 or float64, got ", dtype_name(g.dtype()));
+  return vector_norm(g, p).item();
 }
 
 }  // namespace

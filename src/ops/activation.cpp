@@ -3,13 +3,10 @@
 // agree to rounding; the kernels are in src/backends/cpu/activation.cpp.
 #include "tessera/ops/activation.h"
 
-#include "ops/activation_kernels.h"
+#include "kernels/activation.h"
 #include "tessera/autograd/node.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(activation_stub);
-TSR_DEFINE_STUB(activation_backward_stub);
 
 const char* activation_name(Activation kind) {
   switch (kind) {

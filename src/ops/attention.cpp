@@ -7,14 +7,11 @@
 
 #include <cmath>
 
-#include "ops/attention_kernels.h"
+#include "kernels/attention.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(attention_stub);
-TSR_DEFINE_STUB(attention_backward_stub);
 
 namespace {
 

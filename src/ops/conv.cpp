@@ -2,15 +2,12 @@
 // stride, padding, dilation; backward for input, weight and bias.
 #include "tessera/ops/conv.h"
 
-#include "ops/conv_kernels.h"
+#include "kernels/conv.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(conv2d_stub);
-TSR_DEFINE_STUB(conv2d_backward_stub);
 
 namespace {
 

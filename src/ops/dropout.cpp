@@ -3,12 +3,10 @@
 // As torch: p == 0, eval mode and empty inputs return x itself and draw nothing.
 #include "tessera/ops/dropout.h"
 
-#include "ops/dropout_kernels.h"
+#include "kernels/dropout.h"
 #include "tessera/autograd/node.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(dropout_stub);
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
   TSR_CHECK(p >= 0.0 && p <= 1.0, Error, "dropout: probability must be in [0, 1], got ", p);

@@ -6,15 +6,11 @@
 #include <cmath>
 #include <limits>
 
-#include "ops/elementwise_kernels.h"
+#include "kernels/elementwise.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(binary_stub);
-TSR_DEFINE_STUB(unary_stub);
-TSR_DEFINE_STUB(compare_stub);
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   size_t n = std::max(a.size(), b.size());
@@ -151,7 +147,7 @@ Tensor pow(const Tensor& a, const Tensor& e) {
     if (ga) gx = sum_to(mul(g, mul(y, pow(x, sub(y, ones_like(y))))), x.shape());
     if (ge_) {
       // d/dy x^y = x^y log x; where x == 0 torch gives 0, not NaN: take log(1) there.
-      Tensor is_zero = eq(x, zeros({}, {.dtype = x.dtype()})).to(x.dtype());
+      Tensor is_zero = eq(x, zeros({}, {.dtype = x.dtype(), .device = x.device()})).to(x.dtype());
       gy = sum_to(mul(g, mul(so.unpack("pow"), log(add(x, is_zero)))), y.shape());
     }
     return {gx, gy};
@@ -262,8 +258,10 @@ Tensor lt(const Tensor& a, const Tensor& b) { return compare(CompareOp::Lt, "lt"
 Tensor le(const Tensor& a, const Tensor& b) { return compare(CompareOp::Le, "le", a, b); }
 Tensor gt(const Tensor& a, const Tensor& b) { return compare(CompareOp::Gt, "gt", a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return compare(CompareOp::Ge, "ge", a, b); }
-Tensor gt(const Tensor& a, double b) { return gt(a, full({}, b, {.dtype = a.dtype()})); }
-Tensor lt(const Tensor& a, double b) { return lt(a, full({}, b, {.dtype = a.dtype()})); }
-Tensor logical_not(const Tensor& a) { return eq(a.to(DType::Bool), zeros({}, {.dtype = DType::Bool})); }
+Tensor gt(const Tensor& a, double b) { return gt(a, full({}, b, {.dtype = a.dtype(), .device = a.device()})); }
+Tensor lt(const Tensor& a, double b) { return lt(a, full({}, b, {.dtype = a.dtype(), .device = a.device()})); }
+Tensor logical_not(const Tensor& a) {
+  return eq(a.to(DType::Bool), zeros({}, {.dtype = DType::Bool, .device = a.device()}));
+}
 
 }  // namespace tessera

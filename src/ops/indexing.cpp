@@ -2,17 +2,12 @@
 // Every index is range-checked here, before any kernel runs, so a bad index is
 // an IndexError naming the op, the index, its position and the valid range --
 // never an out-of-bounds read. Kernels: src/backends/cpu/indexing.cpp.
-#include "ops/indexing_kernels.h"
+#include "kernels/indexing.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/indexing.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(gather_stub);
-TSR_DEFINE_STUB(gather_backward_stub);
-TSR_DEFINE_STUB(embedding_stub);
-TSR_DEFINE_STUB(embedding_backward_stub);
 
 namespace {
 
@@ -24,18 +19,15 @@ Tensor as_index(const Tensor& index, const char* op, const char* what) {
   return index.to(DType::I64);
 }
 
-// Throws IndexError at the first index outside [0, size).
+// Throws IndexError at the first index outside [0, size) (the scan is a kernel:
+// the indices live on the op's device).
 void check_range(const Tensor& index, int64_t size, const char* op, const char* what_range) {
   Tensor c = index.contiguous();
-  const int64_t* p = c.data<int64_t>();
-  const int64_t n = c.numel();
-  for (int64_t i = 0; i < n; ++i) {
-    if (p[i] < 0 || p[i] >= size) {
-      throw IndexError(detail::concat(op, ": index ", p[i], " (at flat position ", i, " of index shape ",
-                                      shape_str(index.shape()), ") is out of range for ", what_range, " of size ",
-                                      size, " (valid range [0, ", size, "))"));
-    }
-  }
+  const IndexRangeViolation bad = index_range_stub[c.device()](c, size, std::nullopt);
+  if (bad.position >= 0)
+    throw IndexError(detail::concat(op, ": index ", bad.value, " (at flat position ", bad.position,
+                                    " of index shape ", shape_str(index.shape()), ") is out of range for ",
+                                    what_range, " of size ", size, " (valid range [0, ", size, "))"));
 }
 
 }  // namespace

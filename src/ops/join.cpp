@@ -1,8 +1,8 @@
-// cat / stack (copies, one backward node over all inputs) and split / chunk
-// (views made with narrow, so each piece carries narrow's backward).
-#include "ops/copy_kernels.h"
+// cat and stack: copies, one backward node over all inputs.
+#include "tessera/ops/join.h"
+
+#include "kernels/copy.h"
 #include "tessera/autograd/node.h"
-#include "tessera/ops/indexing.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
@@ -94,49 +94,6 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
     });
   }
   return out;
-}
-
-std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
-  TSR_CHECK(x.dim() > 0, ShapeError, "split: cannot split a zero-dimensional tensor");
-  dim = wrap_dim(dim, x.dim(), "split");
-  int64_t total = 0;
-  for (int64_t s : sizes) {
-    TSR_CHECK(s >= 0, ShapeError, "split: sizes must be non-negative, got ", shape_str(sizes));
-    total += s;
-  }
-  TSR_CHECK(total == x.size(dim), ShapeError, "split: sizes ", shape_str(sizes), " sum to ", total,
-            " but dim ", dim, " of shape ", shape_str(x.shape()), " has size ", x.size(dim));
-  std::vector<Tensor> out;
-  out.reserve(sizes.size());
-  int64_t start = 0;
-  for (int64_t s : sizes) {
-    out.push_back(x.narrow(dim, start, s));
-    start += s;
-  }
-  return out;
-}
-
-std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
-  TSR_CHECK(x.dim() > 0, ShapeError, "split: cannot split a zero-dimensional tensor");
-  dim = wrap_dim(dim, x.dim(), "split");
-  const int64_t n = x.size(dim);
-  TSR_CHECK(split_size > 0 || (split_size == 0 && n == 0), ShapeError, "split: split_size must be positive (0 only "
-            "for an empty dim), got ", split_size, " for dim ", dim, " of size ", n);
-  if (n == 0) return {x.narrow(dim, 0, 0)};
-  std::vector<int64_t> sizes;
-  for (int64_t start = 0; start < n; start += split_size) sizes.push_back(std::min(split_size, n - start));
-  return split(x, sizes, dim);
-}
-
-std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
-  TSR_CHECK(chunks > 0, ShapeError, "chunk: number of chunks must be positive, got ", chunks);
-  TSR_CHECK(x.dim() > 0, ShapeError, "chunk: cannot chunk a zero-dimensional tensor");
-  dim = wrap_dim(dim, x.dim(), "chunk");
-  const int64_t n = x.size(dim);
-  // As torch: pieces of ceil(n / chunks), possibly fewer than `chunks`; an
-  // empty dim gives `chunks` empty pieces.
-  if (n == 0) return split(x, std::vector<int64_t>(chunks, 0), dim);
-  return split(x, (n + chunks - 1) / chunks, dim);
 }
 
 }  // namespace tessera

@@ -4,15 +4,13 @@
 // dims are expanded (stride 0), never materialized.
 #include "tessera/ops/linalg.h"
 
-#include "ops/linalg_kernels.h"
+#include "kernels/linalg.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(matmul_stub);
 
 namespace {
 

@@ -6,20 +6,14 @@
 // "mean" (divided by the sum of the target classes' weights).
 #include "tessera/ops/loss.h"
 
-#include "ops/loss_kernels.h"
+#include "kernels/indexing.h"
+#include "kernels/loss.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(cross_entropy_stub);
-TSR_DEFINE_STUB(cross_entropy_backward_stub);
-TSR_DEFINE_STUB(nll_loss_stub);
-TSR_DEFINE_STUB(nll_loss_backward_stub);
-TSR_DEFINE_STUB(bce_logits_stub);
-TSR_DEFINE_STUB(bce_logits_backward_stub);
 
 namespace {
 
@@ -79,13 +73,11 @@ ClassProblem class_problem(const Tensor& x, const Tensor& target, const Tensor& 
   p.out_shape = expected;
   p.x = x.detach().contiguous();
   p.target = target.to(DType::I64).contiguous().reshape({p.s.rows()});
-  const int64_t* tp = p.target.data<int64_t>();
-  for (int64_t r = 0; r < p.s.rows(); ++r)
-    if (tp[r] != ignore_index && (tp[r] < 0 || tp[r] >= p.s.C))
-      throw IndexError(detail::concat(op, ": target ", tp[r], " (at flat position ", r, " of target shape ",
-                                      shape_str(target.shape()), ") is out of range for ", p.s.C,
-                                      " classes (valid range [0, ", p.s.C, "), or ignore_index ", ignore_index,
-                                      ")"));
+  const IndexRangeViolation bad = index_range_stub[p.target.device()](p.target, p.s.C, ignore_index);
+  if (bad.position >= 0)
+    throw IndexError(detail::concat(op, ": target ", bad.value, " (at flat position ", bad.position,
+                                    " of target shape ", shape_str(target.shape()), ") is out of range for ", p.s.C,
+                                    " classes (valid range [0, ", p.s.C, "), or ignore_index ", ignore_index, ")"));
   return p;
 }
 
@@ -100,16 +92,6 @@ Tensor reduce_rows(const Tensor& rows, const Shape& out_shape, Reduction red, do
   }
   g_scale = 1.0 / weight_sum;  // all rows ignored: 0/0 = NaN loss, as torch
   return scalar_tensor(total / weight_sum, {.dtype = rows.dtype(), .device = rows.device()});
-}
-
-double sum_all(const Tensor& t) {
-  double s = 0.0;
-  dispatch_floating(t.dtype(), "loss", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    const T* p = t.data<T>();
-    for (int64_t i = 0, n = t.numel(); i < n; ++i) s += static_cast<double>(p[i]);
-  });
-  return s;
 }
 
 Tensor apply_reduction(const Tensor& t, Reduction red) {
@@ -224,13 +206,14 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   Tensor pw = broadcast_operand(pos_weight, "pos_weight");
   Tensor x = input.detach().contiguous(), t = target.detach().contiguous();
   Tensor loss = empty(shape, {.dtype = input.dtype(), .device = input.device()});
-  bce_logits_stub[input.device()](loss, x, t, w, pw);
+  const double total = bce_logits_stub[input.device()](loss, x, t, w, pw);
   const double n = static_cast<double>(loss.numel());
+  const TensorOptions scalar_opts{.dtype = loss.dtype(), .device = loss.device()};
   Tensor out;
   switch (red) {
     case Reduction::None: out = loss; break;
-    case Reduction::Sum: out = scalar_tensor(sum_all(loss), {.dtype = loss.dtype()}); break;
-    case Reduction::Mean: out = scalar_tensor(sum_all(loss) / n, {.dtype = loss.dtype()}); break;
+    case Reduction::Sum: out = scalar_tensor(total, scalar_opts); break;
+    case Reduction::Mean: out = scalar_tensor(total / n, scalar_opts); break;
   }
   if (any_requires_grad({&input, &target, &weight, &pos_weight})) {
     SavedTensor sx(x), st(t), sw(w), spw(pw);

@@ -3,16 +3,11 @@
 // cols = prod(normalized_shape); kernels in src/backends/cpu/norm.cpp.
 #include <algorithm>
 
-#include "ops/norm_kernels.h"
+#include "kernels/norm.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/norm.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(layer_norm_stub);
-TSR_DEFINE_STUB(layer_norm_backward_stub);
-TSR_DEFINE_STUB(rms_norm_stub);
-TSR_DEFINE_STUB(rms_norm_backward_stub);
 
 namespace {
 
@@ -54,8 +49,9 @@ std::vector<Tensor> graph_inputs(const Tensor& x, const Tensor& weight, const Te
   return in;
 }
 
-Tensor zeros_if(bool cond, const Shape& shape, DType dtype) {
-  return cond ? zeros(shape, {.dtype = dtype}) : Tensor();
+// A zero-filled gradient buffer like `like` (dtype, device) of `shape`, when `cond`.
+Tensor zeros_if(bool cond, const Shape& shape, const Tensor& like) {
+  return cond ? zeros(shape, {.dtype = like.dtype(), .device = like.device()}) : Tensor();
 }
 
 }  // namespace
@@ -81,7 +77,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
              Tensor ws = has_w ? sw.unpack("layer_norm") : Tensor();
              Tensor gx = empty(xs.shape(), {.dtype = xs.dtype(), .device = xs.device()});
              // Zero-initialized so an empty batch yields zero parameter gradients.
-             Tensor gw = zeros_if(need_gw, ns, xs.dtype()), gb = zeros_if(need_gb, ns, xs.dtype());
+             Tensor gw = zeros_if(need_gw, ns, xs), gb = zeros_if(need_gb, ns, xs);
              if (xs.numel() > 0)
                layer_norm_backward_stub[xs.device()](gx, gw, gb, g.contiguous(), xs, mean, rstd, ws, rc.rows, rc.cols);
              std::vector<Tensor> grads{gx};
@@ -109,7 +105,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
              const Tensor& xs = sx.unpack("rms_norm");
              Tensor ws = has_w ? sw.unpack("rms_norm") : Tensor();
              Tensor gx = empty(xs.shape(), {.dtype = xs.dtype(), .device = xs.device()});
-             Tensor gw = zeros_if(need_gw, ns, xs.dtype());
+             Tensor gw = zeros_if(need_gw, ns, xs);
              if (xs.numel() > 0)
                rms_norm_backward_stub[xs.device()](gx, gw, g.contiguous(), xs, rstd, ws, rc.rows, rc.cols);
              std::vector<Tensor> grads{gx};

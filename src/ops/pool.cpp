@@ -1,17 +1,13 @@
 // max_pool2d and avg_pool2d as torch.nn.functional: NCHW (or unbatched CHW)
 // input, kernel, stride, padding, dilation (max only), ceil_mode and
 // count_include_pad, with the same output-size rules and checks as PyTorch.
+#include "tessera/ops/pool.h"
+
+#include "kernels/pool.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
-#include "ops/conv_kernels.h"
-#include "tessera/ops/conv.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(max_pool2d_stub);
-TSR_DEFINE_STUB(max_pool2d_backward_stub);
-TSR_DEFINE_STUB(avg_pool2d_stub);
-TSR_DEFINE_STUB(avg_pool2d_backward_stub);
 
 namespace {
 

@@ -1,21 +1,23 @@
-// mean, var, max and argmax (sum and wrap_dim live in src/ops/sum.cpp).
-// Forward and backward side by side; kernels in src/backends/cpu/reduce.cpp.
+// mean, var, max, argmax and vector_norm (sum lives in src/ops/sum.cpp), and
+// wrap_dim. Forward and backward side by side; kernels in
+// src/backends/cpu/reduce.cpp.
 #include <algorithm>
+#include <cmath>
 
-#include "ops/reduce_kernels.h"
+#include "kernels/reduce.h"
+#include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"  // mul, for mean's backward
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
 
-TSR_DEFINE_STUB(mean_stub);
-TSR_DEFINE_STUB(var_stub);
-TSR_DEFINE_STUB(var_backward_stub);
-TSR_DEFINE_STUB(max_dim_stub);
-TSR_DEFINE_STUB(max_dim_backward_stub);
-TSR_DEFINE_STUB(max_all_stub);
-TSR_DEFINE_STUB(max_all_backward_stub);
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+  int64_t n = std::max<int64_t>(ndim, 1);
+  TSR_CHECK(dim >= -n && dim < n, IndexError, op, ": dim ", dim, " out of range for a tensor with ", ndim,
+            " dimension(s) (expected -", n, " to ", n - 1, ")");
+  return dim < 0 ? dim + n : dim;
+}
 
 namespace {
 
@@ -204,6 +206,19 @@ Tensor max(const Tensor& x) {
     });
   }
   return out;
+}
+
+Tensor vector_norm(const Tensor& x, double p) {
+  TSR_CHECK(x.defined(), Error, "vector_norm: input is undefined");
+  TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError,
+            "vector_norm: input must be float32 or float64, got ", dtype_name(x.dtype()));
+  TSR_CHECK(p > 0, Error, "vector_norm: p must be positive or infinite, got ", p);
+  TSR_CHECK(!(grad_enabled() && x.requires_grad()), AutogradError,
+            "vector_norm: not differentiable; detach the input or run under NoGradGuard");
+  Tensor s = empty({}, {.dtype = DType::F64, .device = x.device()});
+  pow_sum_stub[x.device()](s, x.contiguous(), p);  // sum |x|^p, or max |x|
+  if (std::isinf(p) || p == 1.0) return s;
+  return p == 2.0 ? sqrt(s) : pow(s, 1.0 / p);
 }
 
 }  // namespace tessera

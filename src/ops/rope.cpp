@@ -4,12 +4,10 @@
 
 #include <cmath>
 
-#include "ops/rope_kernels.h"
+#include "kernels/rope.h"
 #include "tessera/autograd/node.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(rope_stub);
 
 namespace {
 

@@ -4,15 +4,12 @@
 // transpose. Stable: the kernels subtract the max along the dim first.
 #include <algorithm>
 
-#include "ops/activation_kernels.h"
+#include "kernels/softmax.h"
 #include "tessera/autograd/node.h"
-#include "tessera/ops/activation.h"
+#include "tessera/ops/softmax.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(softmax_stub);
-TSR_DEFINE_STUB(softmax_backward_stub);
 
 namespace {
 

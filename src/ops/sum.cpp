@@ -4,16 +4,13 @@
 // tensor (bias gradients) sums columns instead, without a transposing copy.
 #include <algorithm>
 
-#include "ops/elementwise_kernels.h"
+#include "kernels/sum.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(sum_rows_stub);
-TSR_DEFINE_STUB(sum_cols_stub);
 
 namespace {
 

@@ -75,13 +75,6 @@ std::vector<int64_t> inverse_perm(const std::vector<int64_t>& p) {
 
 }  // namespace
 
-int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
-  int64_t n = std::max<int64_t>(ndim, 1);
-  TSR_CHECK(dim >= -n && dim < n, IndexError, op, ": dim ", dim, " out of range for a tensor with ", ndim,
-            " dimension(s) (expected -", n, " to ", n - 1, ")");
-  return dim < 0 ? dim + n : dim;
-}
-
 Tensor Tensor::view(const Shape& requested) const {
   Shape s = infer_shape(requested, numel(), "view", shape());
   auto st = view_strides(shape(), strides(), s);
@@ -153,7 +146,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
   Shape in_shape = shape();
   DType dt = dtype();
   record("slice", out, {*this}, [in_shape, dt, d, start, end, step](const Tensor& g) -> std::vector<Tensor> {
-    Tensor z = zeros(in_shape, {.dtype = dt});
+    Tensor z = zeros(in_shape, {.dtype = dt, .device = g.device()});
     z.slice(d, start, end, step).copy_(g);
     return {z};
   });
@@ -183,7 +176,7 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   Shape in_shape = shape();
   DType dt = dtype();
   record("select", out, {*this}, [in_shape, dt, d, index](const Tensor& g) -> std::vector<Tensor> {
-    Tensor z = zeros(in_shape, {.dtype = dt});
+    Tensor z = zeros(in_shape, {.dtype = dt, .device = g.device()});
     z.select(d, index).copy_(g);
     return {z};
   });

@@ -2,13 +2,11 @@
 // fused kernel in src/backends/<device>/optim.cpp.
 #include "tessera/optim/adam.h"
 
-#include "optim/optim_kernels.h"
+#include "kernels/optim.h"
 #include "optim/step_util.h"
 #include "tessera/autograd/grad_mode.h"
 
 namespace tessera::optim {
-
-TSR_DEFINE_STUB(adam_step_stub);
 
 namespace {
 

@@ -2,13 +2,11 @@
 // kernel in src/backends/<device>/optim.cpp.
 #include "tessera/optim/sgd.h"
 
-#include "optim/optim_kernels.h"
+#include "kernels/optim.h"
 #include "optim/step_util.h"
 #include "tessera/autograd/grad_mode.h"
 
 namespace tessera::optim {
-
-TSR_DEFINE_STUB(sgd_step_stub);
 
 void SGDOptions::validate(const char* who) const {
   TSR_CHECK(lr >= 0.0, Error, who, ": invalid learning rate ", lr);

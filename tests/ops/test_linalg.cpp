@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/blas.h"
-#include "ops/linalg_kernels.h"
+#include "kernels/linalg.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;

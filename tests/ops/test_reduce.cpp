@@ -4,7 +4,9 @@
 
 #include "test_util.h"
 
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "tessera/tessera.h"
 
@@ -99,4 +101,26 @@ TEST(Reduce, KeepdimShapes) {
   EXPECT_EQ(max(x, -1, true).shape(), (Shape{2, 3, 1}));
   EXPECT_EQ(argmax(x, 0).shape(), (Shape{3, 4}));
   EXPECT_EQ(mean(x).shape(), (Shape{}));
+}
+
+TEST(Reduce, VectorNorm) {
+  Tensor x = from_vector<float>({3, -4, 0, 1}, {2, 2});
+  Tensor n2 = vector_norm(x);
+  EXPECT_EQ(n2.dtype(), DType::F64);
+  EXPECT_EQ(n2.shape(), (Shape{}));
+  EXPECT_DOUBLE_EQ(n2.item(), std::sqrt(26.0));
+  EXPECT_DOUBLE_EQ(vector_norm(x, 1.0).item(), 8.0);
+  EXPECT_DOUBLE_EQ(vector_norm(x, 3.0).item(), std::pow(27.0 + 64.0 + 1.0, 1.0 / 3.0));
+  EXPECT_DOUBLE_EQ(vector_norm(x, std::numeric_limits<double>::infinity()).item(), 4.0);
+  EXPECT_DOUBLE_EQ(vector_norm(x.t()).item(), std::sqrt(26.0));  // strided input
+  EXPECT_EQ(vector_norm(zeros({0})).item(), 0.0);
+  Tensor with_nan = from_vector<double>({1, std::nan(""), 2}, {3});
+  EXPECT_TRUE(std::isnan(vector_norm(with_nan).item()));
+  EXPECT_TRUE(std::isnan(vector_norm(with_nan, std::numeric_limits<double>::infinity()).item()));
+  expect_error<DTypeError>([] { vector_norm(zeros({2}, {.dtype = DType::I64})); }, {"vector_norm", "int64"});
+  expect_error<Error>([&] { vector_norm(x, 0.0); }, {"vector_norm", "positive"});
+  Tensor w = randn({3}).set_requires_grad(true);
+  expect_error<AutogradError>([&] { vector_norm(w); }, {"vector_norm", "not differentiable"});
+  NoGradGuard no_grad;
+  EXPECT_GT(vector_norm(w).item(), 0.0);
 }

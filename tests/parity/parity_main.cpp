@@ -4,6 +4,7 @@
 // every input with torch's. Then it checks the same gradients in float64 by
 // central differences. It prints one table row per op and exits non-zero on
 // any failure, any registered op without cases, or any case without an op.
+// With --device D it compares device D against the CPU instead (device_parity.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -11,106 +12,19 @@
 #include <iomanip>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include "case_inputs.h"
+#include "device_parity.h"
 #include "registry.h"
 
 using nlohmann::json;
 using namespace tessera;
+using namespace tessera::parity;
 
 namespace {
-
-double decode(const json& v) {
-  if (v.is_string()) {
-    std::string s = v.get<std::string>();
-    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
-    return s == "inf" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-  }
-  return v.get<double>();
-}
-
-DType dtype_of_spec(const std::string& s) {
-  if (s == "f32") return DType::F32;
-  if (s == "f64") return DType::F64;
-  if (s == "i64") return DType::I64;
-  if (s == "bool") return DType::Bool;
-  throw Error("parity: unknown dtype " + s);
-}
-
-Tensor make_tensor(const json& spec, DType dt) {
-  Shape shape = spec.at("shape").get<Shape>();
-  std::vector<double> v;
-  for (const auto& x : spec.at("data")) v.push_back(decode(x));
-  return from_vector<double>(v, shape, {.dtype = DType::F64}).to(dt);
-}
-
-struct Input {
-  Tensor leaf;   // what requires grad
-  Tensor view;   // what the op sees
-  std::string layout;
-};
-
-Input make_input(const json& spec, DType dt, bool as_leaf_grad) {
-  Tensor x = make_tensor(spec, dt);
-  std::string layout = spec.value("layout", "contig");
-  Input in{x, x, layout};
-  if (layout == "t" && x.dim() >= 2) {
-    Tensor store = x.transpose(-1, -2).contiguous();
-    if (as_leaf_grad) store.set_requires_grad(true);
-    in.leaf = store;
-    in.view = store.transpose(-1, -2);
-  } else if (layout == "slice" && x.dim() >= 1) {
-    Shape bs = x.shape();
-    int64_t n = bs.back();
-    bs.back() = 2 * n;
-    Tensor base = zeros(bs, {.dtype = dt});
-    base.slice(-1, 0, 2 * n, 2).copy_(x);
-    if (as_leaf_grad) base.set_requires_grad(true);
-    in.leaf = base;
-    in.view = base.slice(-1, 0, 2 * n, 2);
-  } else {
-    if (as_leaf_grad) x.set_requires_grad(true);
-  }
-  return in;
-}
-
-Tensor logical_grad(const Input& in) {
-  Tensor g = in.leaf.grad();
-  if (!g.defined()) return zeros(in.view.shape(), {.dtype = in.view.dtype()});
-  if (in.layout == "t" && g.dim() >= 2) return g.transpose(-1, -2);
-  if (in.layout == "slice" && g.dim() >= 1) return g.slice(-1, 0, g.size(-1), 2);
-  return g;
-}
-
-// max|a - ref| / max|ref| (infinity-norm relative error); NaN/inf must coincide.
-double rel_error(const Tensor& a, const Tensor& ref, std::string* why) {
-  if (a.shape() != ref.shape()) {
-    *why = "shape " + shape_str(a.shape()) + " vs torch " + shape_str(ref.shape());
-    return std::numeric_limits<double>::infinity();
-  }
-  auto x = (a.dtype() == DType::Bool ? a.to(DType::I64) : a).to_vector<double>();
-  auto y = (ref.dtype() == DType::Bool ? ref.to(DType::I64) : ref).to_vector<double>();
-  double diff = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(y[i]) || std::isinf(y[i])) {
-      bool same = std::isnan(y[i]) ? std::isnan(x[i]) : x[i] == y[i];
-      if (!same) {
-        *why = "non-finite mismatch at element " + std::to_string(i);
-        return std::numeric_limits<double>::infinity();
-      }
-      continue;
-    }
-    if (!std::isfinite(x[i])) {
-      *why = "non-finite value at element " + std::to_string(i);
-      return std::numeric_limits<double>::infinity();
-    }
-    diff = std::max(diff, std::abs(x[i] - y[i]));
-    scale = std::max(scale, std::abs(y[i]));
-  }
-  if (diff == 0) return 0;
-  return diff / std::max(scale, 1e-6);
-}
 
 struct OpRow {
   std::string family;
@@ -191,17 +105,11 @@ bool gradcheck(const parity::OpFn& fn, const json& c, std::string* why, double* 
   return true;
 }
 
-std::string fmt(double v) {
-  if (v == 0) return "0";
-  std::ostringstream os;
-  os << std::scientific << std::setprecision(1) << v;
-  return os.str();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string golden, table_path, filter;
+  std::string golden, table_path, filter, device, perturb;
+  std::optional<double> device_tol;
   bool do_gradcheck = true;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -210,8 +118,13 @@ int main(int argc, char** argv) {
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "--no-gradcheck") do_gradcheck = false;
     else if (a == "--threads" && i + 1 < argc) set_num_threads(std::stoi(argv[++i]));
+    else if (a == "--device" && i + 1 < argc) device = argv[++i];
+    else if (a == "--device-tol" && i + 1 < argc) device_tol = std::stod(argv[++i]);
+    else if (a == "--perturb" && i + 1 < argc) perturb = argv[++i];
     else {
-      std::cerr << "usage: parity --golden FILE [--table FILE] [--filter OP] [--no-gradcheck] [--threads N]\n";
+      std::cerr << "usage: parity --golden FILE [--table FILE] [--filter OP] [--no-gradcheck] [--threads N]\n"
+                   "       parity --golden FILE --device D [--filter OP] [--device-tol T] [--threads N]\n"
+                   "              (D against the CPU, op by op; --perturb STUB: test-only, device cpu)\n";
       return 2;
     }
   }
@@ -226,6 +139,14 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::cerr << "parity: " << golden << ": " << e.what() << "\n";
     return 2;
+  }
+  if (!device.empty()) {
+    try {
+      return run_device_parity(doc, {parse_device(device), filter, device_tol, perturb});
+    } catch (const std::exception& e) {
+      std::cerr << "parity: " << e.what() << "\n";
+      return 2;
+    }
   }
   auto& reg = parity::registry();
   std::map<std::string, OpRow> rows;

@@ -20,6 +20,10 @@ struct Edge {
 // Given the gradient of the op's output, returns one gradient per input (an
 // undefined Tensor where the input needs none). Runs with grad mode off.
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+// The backward of an op with several outputs (split, chunk): given one
+// gradient per output (undefined where none reached that output, but at least
+// one is defined), returns one gradient per input. Runs with grad mode off.
+using MultiBackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs)>;
 
 struct Node {
   std::string name;           // op name, for error messages and graph dumps
@@ -28,6 +32,14 @@ struct Node {
   std::vector<DType> input_dtypes;
   BackwardFn backward;
   std::weak_ptr<TensorImpl> retained;  // non-leaf whose .grad is kept (retain_grad)
+  // An op with several outputs gets one shared node holding multi_backward
+  // (num_outputs > 0), and each output its own node with output_slot set and
+  // one edge, to the shared node. The engine hands each output's gradient to
+  // its slot of the shared node, and runs the shared node once, after all of
+  // its outputs' nodes.
+  MultiBackwardFn multi_backward;
+  int64_t num_outputs = 0;
+  int64_t output_slot = -1;
 };
 
 // Whether any of `inputs` needs a gradient and grad mode is on.
@@ -37,6 +49,10 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 // Attach history to `output`: called by an op after computing its forward.
 // Does nothing when no input requires grad or grad mode is off.
 void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn backward);
+// The same for an op with several outputs: one backward call receives all of
+// their gradients, so the input's gradient is assembled once.
+void record_multi(const char* op, std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                  MultiBackwardFn backward);
 
 // A tensor saved for backward. unpack() fails with a clear AutogradError when
 // the tensor was modified in place after being saved.

@@ -1,8 +1,10 @@
 // The dispatch point. Each kernel is a DispatchStub with one function pointer
-// per device type; a backend registers its implementation at load time
-// (TSR_REGISTER_KERNEL in src/backends/<device>/). Inside a kernel the dtype is
-// dispatched with dispatch_floating / dispatch_numeric (core/dtype.h). A CUDA
-// backend adds files under src/backends/cuda/ and touches nothing else.
+// per device type. Stubs are declared by family in src/kernels/*.h and listed
+// once in src/kernels/stub_list.h (which defines them); a backend registers its
+// implementation at load time (TSR_REGISTER_KERNEL in src/backends/<device>/).
+// Inside a kernel the dtype is dispatched with dispatch_floating /
+// dispatch_numeric (core/dtype.h). A CUDA backend adds files under
+// src/backends/cuda/ and touches nothing else.
 #pragma once
 #include "tessera/core/device.h"
 #include "tessera/core/error.h"
@@ -15,6 +17,8 @@ struct DispatchStub {
   Fn table[kNumDeviceTypes] = {};
 
   constexpr explicit DispatchStub(const char* n) : name(n) {}
+
+  bool has_kernel(DeviceType type) const { return table[static_cast<int>(type)] != nullptr; }
 
   Fn operator[](Device device) const {
     Fn f = table[static_cast<int>(device.type)];

@@ -70,6 +70,6 @@ class MultiheadAttention : public Module {
 };
 
 // A float (L, S) mask of -inf where key j > query i, 0 elsewhere (top-left aligned).
-Tensor causal_mask(int64_t L, int64_t S, DType dtype = DType::F32);
+Tensor causal_mask(int64_t L, int64_t S, DType dtype = DType::F32, Device device = cpu_device());
 
 }  // namespace tessera::nn

@@ -1,8 +1,9 @@
-// Activations and (log-)softmax.
+// Elementwise activations, as torch.nn.functional.
 #pragma once
 #include <string>
 
 #include "tessera/core/tensor.h"
+#include "tessera/ops/softmax.h"  // softmax was declared here before it had its own header
 
 namespace tessera {
 
@@ -12,7 +13,5 @@ Tensor gelu(const Tensor& x, const std::string& approximate = "none");
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor silu(const Tensor& x);
-Tensor softmax(const Tensor& x, int64_t dim);
-Tensor log_softmax(const Tensor& x, int64_t dim);
 
 }  // namespace tessera

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "tessera/core/tensor.h"
+#include "tessera/ops/sum.h"  // sum_to was declared here before it had its own header
 
 namespace tessera {
 
@@ -38,8 +39,6 @@ Tensor logical_not(const Tensor& a);
 
 // Broadcast result shape of two shapes; throws ShapeError naming `op` and both shapes.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
-// Sum `t` down to `shape` (the reverse of broadcasting), for gradients.
-Tensor sum_to(const Tensor& t, const Shape& shape);
 
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "backends/cpu/activation_math.h"
-#include "ops/activation_kernels.h"
+#include "kernels/activation.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "backends/cpu/blas.h"
-#include "ops/attention_kernels.h"
-#include "ops/dropout_kernels.h"
+#include "kernels/attention.h"
+#include "kernels/dropout.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {

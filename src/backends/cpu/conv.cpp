@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "backends/cpu/blas.h"
-#include "ops/conv_kernels.h"
+#include "kernels/conv.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

@@ -2,7 +2,7 @@
 #include <cstring>
 
 #include "backends/cpu/loops.h"
-#include "ops/copy_kernels.h"
+#include "kernels/copy.h"
 
 namespace tessera::cpu {
 

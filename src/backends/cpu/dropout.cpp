@@ -1,6 +1,6 @@
 // CPU dropout kernel: a counter-based mask, so the result depends only on
 // (seed, offset) and the element index, never on the thread count.
-#include "ops/dropout_kernels.h"
+#include "kernels/dropout.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {

@@ -3,10 +3,9 @@
 // the general path of for_each_strided.
 #include <cmath>
 
-#include "backends/cpu/accumulate.h"
 #include "backends/cpu/activation_math.h"
 #include "backends/cpu/loops.h"
-#include "ops/elementwise_kernels.h"
+#include "kernels/elementwise.h"
 
 namespace tessera::cpu {
 namespace {
@@ -147,51 +146,10 @@ void compare_kernel(CompareOp op, const Tensor& out, const Tensor& a, const Tens
   });
 }
 
-void sum_rows_kernel(const Tensor& out, const Tensor& in, int64_t rows, int64_t len) {
-  dispatch_numeric(in.dtype(), "sum", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-    const T* x = in.data<T>();
-    T* o = out.data<T>();
-    parallel_for(0, rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)), [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        const T* p = x + r * len;
-        if constexpr (std::is_floating_point_v<T>) {
-          // Many independent double lanes: vectorized, pipelined, fixed order.
-          o[r] = static_cast<T>(sum_double(len, [p](int64_t i) { return p[i]; }));
-        } else {
-          Acc acc = 0;
-          for (int64_t i = 0; i < len; ++i) acc += p[i];
-          o[r] = static_cast<T>(acc);
-        }
-      }
-    });
-  });
-}
-
-void sum_cols_kernel(const Tensor& out, const Tensor& in, int64_t rows, int64_t cols) {
-  dispatch_numeric(in.dtype(), "sum", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-    const T* x = in.data<T>();
-    T* o = out.data<T>();
-    parallel_for(0, cols, 256, [&](int64_t b, int64_t e) {
-      std::vector<Acc> acc(e - b, 0);
-      for (int64_t r = 0; r < rows; ++r) {
-        const T* p = x + r * cols;
-        for (int64_t k = b; k < e; ++k) acc[k - b] += p[k];
-      }
-      for (int64_t k = b; k < e; ++k) o[k] = static_cast<T>(acc[k - b]);
-    });
-  });
-}
-
 }  // namespace
 
 TSR_REGISTER_KERNEL(binary_stub, DeviceType::CPU, &binary_kernel);
 TSR_REGISTER_KERNEL(unary_stub, DeviceType::CPU, &unary_kernel);
 TSR_REGISTER_KERNEL(compare_stub, DeviceType::CPU, &compare_kernel);
-TSR_REGISTER_KERNEL(sum_rows_stub, DeviceType::CPU, &sum_rows_kernel);
-TSR_REGISTER_KERNEL(sum_cols_stub, DeviceType::CPU, &sum_cols_kernel);
 
 }  // namespace tessera::cpu

@@ -1,20 +1,16 @@
 // CPU kernels for gather / index_select (one kernel pair: index_select is a
-// gather with a broadcast index), embedding and where. Indices were checked by
-// the frontends; every scatter here is race-free by construction (each thread
-// owns whole destination lines), so gradients are bit-identical run to run.
+// gather with a broadcast index), embedding, and the index range check the
+// frontends run first. Every scatter here is race-free by construction (each
+// thread owns whole destination lines), so gradients are bit-identical run to
+// run.
 #include <cstring>
 #include <vector>
 
 #include "backends/cpu/loops.h"
-#include "ops/indexing_kernels.h"
+#include "kernels/indexing.h"
 
 namespace tessera::cpu {
 namespace {
-
-template <typename T>
-T* base_ptr(const Tensor& t) {
-  return static_cast<T*>(t.storage()->data());
-}
 
 Shape without(const Shape& s, int64_t d) {
   Shape r = s;
@@ -28,11 +24,11 @@ void gather_kernel(const Tensor& out, const Tensor& x, int64_t dim, const Tensor
   Shape xs = x.strides();
   xs[dim] = 0;
   const int64_t x_dim_stride = x.stride(dim);
-  const int64_t* ip = base_ptr<const int64_t>(index);
+  const int64_t* ip = storage_base<const int64_t>(index);
   dispatch_all(x.dtype(), "gather", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* op = base_ptr<T>(out);
-    const T* xp = base_ptr<const T>(x);
+    T* op = storage_base<T>(out);
+    const T* xp = storage_base<const T>(x);
     for_each_strided<3>(index.shape(), {out.strides(), index.strides(), xs}, {out.offset(), index.offset(), x.offset()},
                         [&](int64_t n, std::array<int64_t, 3> o, std::array<int64_t, 3> s) {
                           T* dst = op + o[0];
@@ -55,11 +51,11 @@ void gather_backward_kernel(const Tensor& gx, const Tensor& g, int64_t dim, cons
   if (m == 0 || index.numel() == 0) return;
   Shape shape = without(index.shape(), dim);
   const int64_t gs = g.stride(dim), is = index.stride(dim), xs = gx.stride(dim);
-  const int64_t* ip = base_ptr<const int64_t>(index);
+  const int64_t* ip = storage_base<const int64_t>(index);
   dispatch_floating(gx.dtype(), "gather backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T* gxp = base_ptr<T>(gx);
-    const T* gp = base_ptr<const T>(g);
+    T* gxp = storage_base<T>(gx);
+    const T* gp = storage_base<const T>(g);
     for_each_strided<3>(
         shape, {without(g.strides(), dim), without(index.strides(), dim), without(gx.strides(), dim)},
         {g.offset(), index.offset(), gx.offset()},
@@ -126,25 +122,12 @@ void embedding_backward_kernel(const Tensor& gw, const Tensor& g, const Tensor& 
   });
 }
 
-void where_kernel(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  const Shape& shape = out.shape();
-  const bool* cp = base_ptr<const bool>(cond);
-  dispatch_all(out.dtype(), "where", [&](auto tag) {
-    using T = typename decltype(tag)::type;
-    T* op = base_ptr<T>(out);
-    const T* ap = base_ptr<const T>(a);
-    const T* bp = base_ptr<const T>(b);
-    for_each_strided<4>(shape, {out.strides(), broadcast_strides(cond, shape), broadcast_strides(a, shape),
-                                broadcast_strides(b, shape)},
-                        {out.offset(), cond.offset(), a.offset(), b.offset()},
-                        [&](int64_t n, std::array<int64_t, 4> o, std::array<int64_t, 4> s) {
-                          T* dst = op + o[0];
-                          const bool* c = cp + o[1];
-                          const T* x = ap + o[2];
-                          const T* y = bp + o[3];
-                          for (int64_t i = 0; i < n; ++i) dst[i * s[0]] = c[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
-                        });
-  });
+IndexRangeViolation index_range_kernel(const Tensor& index, int64_t size, std::optional<int64_t> allowed) {
+  // Serial and in order: the first bad entry is the one reported.
+  const int64_t* p = index.data<int64_t>();
+  for (int64_t i = 0, n = index.numel(); i < n; ++i)
+    if ((p[i] < 0 || p[i] >= size) && !(allowed && p[i] == *allowed)) return {i, p[i]};
+  return {};
 }
 
 }  // namespace
@@ -153,6 +136,6 @@ TSR_REGISTER_KERNEL(gather_stub, DeviceType::CPU, &gather_kernel);
 TSR_REGISTER_KERNEL(gather_backward_stub, DeviceType::CPU, &gather_backward_kernel);
 TSR_REGISTER_KERNEL(embedding_stub, DeviceType::CPU, &embedding_kernel);
 TSR_REGISTER_KERNEL(embedding_backward_stub, DeviceType::CPU, &embedding_backward_kernel);
-TSR_REGISTER_KERNEL(where_stub, DeviceType::CPU, &where_kernel);
+TSR_REGISTER_KERNEL(index_range_stub, DeviceType::CPU, &index_range_kernel);
 
 }  // namespace tessera::cpu

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "backends/cpu/blas.h"
-#include "ops/linalg_kernels.h"
+#include "kernels/linalg.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

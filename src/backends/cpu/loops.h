@@ -12,6 +12,12 @@
 
 namespace tessera::cpu {
 
+// The start of t's storage: for_each_strided's offsets are relative to it.
+template <typename T>
+T* storage_base(const Tensor& t) {
+  return static_cast<T*>(t.storage()->data());
+}
+
 template <size_t N>
 struct StridedLayout {
   Shape shape;                          // coalesced, outermost first

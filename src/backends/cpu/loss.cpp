@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "ops/loss_kernels.h"
+#include "kernels/loss.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {
@@ -179,9 +179,10 @@ T softplus_neg(T x) {
   return std::max(-x, T(0)) + std::log1p(std::exp(-std::abs(x)));
 }
 
-void bce_logits_kernel(const Tensor& loss, const Tensor& x, const Tensor& t, const Tensor& weight,
-                       const Tensor& pos_weight) {
+double bce_logits_kernel(const Tensor& loss, const Tensor& x, const Tensor& t, const Tensor& weight,
+                         const Tensor& pos_weight) {
   const int64_t n = x.numel();
+  double total = 0.0;
   dispatch_floating(x.dtype(), "binary_cross_entropy_with_logits", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
@@ -196,7 +197,9 @@ void bce_logits_kernel(const Tensor& loss, const Tensor& x, const Tensor& t, con
         lp[i] = wp ? l * wp[i] : l;
       }
     });
+    for (int64_t i = 0; i < n; ++i) total += static_cast<double>(lp[i]);  // serial: a fixed order
   });
+  return total;
 }
 
 void bce_logits_backward_kernel(const Tensor& gx, const Tensor& gt, const Tensor& gw, const Tensor& gpw,

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/accumulate.h"
-#include "ops/norm_kernels.h"
+#include "kernels/norm.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

@@ -7,7 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "optim/optim_kernels.h"
+#include "kernels/optim.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {
@@ -16,7 +16,7 @@ namespace {
 constexpr int64_t kGrain = 1 << 14;
 
 void sgd_step_kernel(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
-                     const optim::SGDStepArgs& a) {
+                     const SGDStepArgs& a) {
   const int64_t n = param.numel();
   dispatch_floating(param.dtype(), "SGD.step", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -42,7 +42,7 @@ void sgd_step_kernel(const Tensor& param, const Tensor& grad, const Tensor& mome
 }
 
 void adam_step_kernel(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
-                      const Tensor& max_exp_avg_sq, const optim::AdamStepArgs& a) {
+                      const Tensor& max_exp_avg_sq, const AdamStepArgs& a) {
   const int64_t n = param.numel();
   // Python-double scalar math of torch's loop, then rounded to T like its scalars.
   const double step = static_cast<double>(a.step);
@@ -91,7 +91,7 @@ void adam_step_kernel(const Tensor& param, const Tensor& grad, const Tensor& exp
 
 }  // namespace
 
-TSR_REGISTER_KERNEL(optim::sgd_step_stub, DeviceType::CPU, &sgd_step_kernel);
-TSR_REGISTER_KERNEL(optim::adam_step_stub, DeviceType::CPU, &adam_step_kernel);
+TSR_REGISTER_KERNEL(sgd_step_stub, DeviceType::CPU, &sgd_step_kernel);
+TSR_REGISTER_KERNEL(adam_step_stub, DeviceType::CPU, &adam_step_kernel);
 
 }  // namespace tessera::cpu

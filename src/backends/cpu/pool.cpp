@@ -7,7 +7,7 @@
 #include <limits>
 #include <vector>
 
-#include "ops/conv_kernels.h"
+#include "kernels/pool.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

@@ -1,5 +1,5 @@
 // CPU kernels for mean, var, max and argmax over the middle dim of a
-// contiguous (outer, r, inner) tensor.
+// contiguous (outer, r, inner) tensor, and the sum of powers behind vector_norm.
 // inner == 1: each row is cut into fixed blocks of kBlock elements whose
 // partial results are combined in order, so a single long row (the mean of a
 // whole tensor) is still parallel and the result does not depend on the thread
@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "backends/cpu/accumulate.h"
-#include "ops/reduce_kernels.h"
+#include "kernels/reduce.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {
@@ -320,6 +320,49 @@ void max_all_backward_cpu(Tensor& gx, const Tensor& g, const Tensor& x, const Te
   });
 }
 
+// sum |x|^p (max |x| for infinite p) over blocks of 2^15 elements, each summed
+// serially, the block results combined in order.
+template <typename T>
+double pow_sum(const T* x, int64_t n, double p) {
+  constexpr int64_t kPowBlock = 1 << 15;
+  const int64_t nb = (n + kPowBlock - 1) / kPowBlock;
+  std::vector<double> part(nb, 0.0);  // (blocks)
+  const bool inf = std::isinf(p);
+  parallel_for(0, nb, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t lo = b * kPowBlock, hi = std::min(n, lo + kPowBlock);
+      double s = 0.0;
+      if (inf) {
+        for (int64_t i = lo; i < hi; ++i) {
+          double a = std::abs(static_cast<double>(x[i]));
+          if (a > s || std::isnan(a)) s = a;
+          if (std::isnan(s)) break;
+        }
+      } else if (p == 2.0) {
+        for (int64_t i = lo; i < hi; ++i) s += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+      } else if (p == 1.0) {
+        for (int64_t i = lo; i < hi; ++i) s += std::abs(static_cast<double>(x[i]));
+      } else {
+        for (int64_t i = lo; i < hi; ++i) s += std::pow(std::abs(static_cast<double>(x[i])), p);
+      }
+      part[b] = s;
+    }
+  });
+  double s = 0.0;
+  for (double v : part) {
+    if (inf) s = (std::isnan(v) || std::isnan(s)) ? std::nan("") : std::max(s, v);
+    else s += v;
+  }
+  return s;
+}
+
+void pow_sum_cpu(const Tensor& out, const Tensor& x, double p) {
+  dispatch_floating(x.dtype(), "vector_norm", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    *out.data<double>() = pow_sum(x.data<T>(), x.numel(), p);
+  });
+}
+
 }  // namespace
 
 TSR_REGISTER_KERNEL(mean_stub, DeviceType::CPU, &mean_cpu);
@@ -329,5 +372,6 @@ TSR_REGISTER_KERNEL(max_dim_stub, DeviceType::CPU, &max_dim_cpu);
 TSR_REGISTER_KERNEL(max_dim_backward_stub, DeviceType::CPU, &max_dim_backward_cpu);
 TSR_REGISTER_KERNEL(max_all_stub, DeviceType::CPU, &max_all_cpu);
 TSR_REGISTER_KERNEL(max_all_backward_stub, DeviceType::CPU, &max_all_backward_cpu);
+TSR_REGISTER_KERNEL(pow_sum_stub, DeviceType::CPU, &pow_sum_cpu);
 
 }  // namespace tessera

@@ -1,7 +1,7 @@
 // CPU rotary embedding: one pass over (batch, position) rows, each rotating
 // D/2 pairs; rows are independent so the split over threads cannot change
 // results.
-#include "ops/rope_kernels.h"
+#include "kernels/rope.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {

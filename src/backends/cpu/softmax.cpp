@@ -9,7 +9,7 @@
 
 #include "backends/cpu/accumulate.h"
 #include "backends/cpu/activation_math.h"
-#include "ops/activation_kernels.h"
+#include "kernels/softmax.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera {

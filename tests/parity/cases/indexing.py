@@ -1,6 +1,6 @@
-"""Parity cases for cat, stack, split, chunk (src/ops/join.cpp), where,
-masked_fill (src/ops/select.cpp), gather, index_select and embedding
-(src/ops/indexing.cpp).
+"""Parity cases for cat, stack (src/ops/join.cpp), split, chunk
+(src/ops/split.cpp), where, masked_fill (src/ops/where.cpp), gather,
+index_select and embedding (src/ops/indexing.cpp).
 
 cat and stack take every input as one list element (attr "dim"). split and
 chunk return lists of views; "split" takes an int split_size, "split_sizes" a

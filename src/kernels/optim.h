@@ -1,4 +1,5 @@
-// Dispatch stubs for the fused optimizer updates: one pass over a parameter,
+// Kernel stubs for the fused optimizer updates (frontends src/optim/sgd.cpp and
+// adam.cpp, CPU kernels src/backends/cpu/optim.cpp): one pass over a parameter,
 // its gradient and its state buffers instead of torch's 4-6 separate in-place
 // ops, with the same float operations in the same order (the scalars are
 // rounded to the parameter's dtype first, as torch does with Python scalars),
@@ -9,7 +10,7 @@
 #include "tessera/core/dispatch.h"
 #include "tessera/core/tensor.h"
 
-namespace tessera::optim {
+namespace tessera {
 
 struct SGDStepArgs {
   double lr, momentum, dampening, weight_decay;
@@ -33,4 +34,4 @@ TSR_DECLARE_STUB(adam_step_stub, void (*)(const Tensor& param, const Tensor& gra
                                           const Tensor& exp_avg_sq, const Tensor& max_exp_avg_sq,
                                           const AdamStepArgs& args));
 
-}  // namespace tessera::optim
+}  // namespace tessera

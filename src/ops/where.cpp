@@ -1,14 +1,12 @@
 // where and masked_fill (a where with a scalar branch): elementwise selection
 // with broadcasting. The gradient of each branch is the upstream gradient where
 // that branch was taken, summed back to the branch's shape.
-#include "ops/indexing_kernels.h"
+#include "kernels/where.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
-#include "tessera/ops/indexing.h"
+#include "tessera/ops/where.h"
 
 namespace tessera {
-
-TSR_DEFINE_STUB(where_stub);
 
 namespace {
 

@@ -28,5 +28,10 @@ TSR_DECLARE_STUB(max_dim_backward_stub, void (*)(Tensor& gx, const Tensor& g, co
 TSR_DECLARE_STUB(max_all_stub, void (*)(Tensor& out, const Tensor& x));
 // gx = g / count at the elements equal to `value` (NaN matches NaN), 0 elsewhere.
 TSR_DECLARE_STUB(max_all_backward_stub, void (*)(Tensor& gx, const Tensor& g, const Tensor& x, const Tensor& value));
+// out (0-d float64) = sum |x|^p over contiguous float x (for infinite p the
+// largest |x|, NaN if any is NaN; 0 when x is empty), accumulated in double
+// over fixed-size blocks combined in block order: independent of the thread
+// count. vector_norm's kernel.
+TSR_DECLARE_STUB(pow_sum_stub, void (*)(const Tensor& out, const Tensor& x, double p));
 
 }  // namespace tessera

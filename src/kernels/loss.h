@@ -1,7 +1,7 @@
-// Dispatch stubs for the fused losses. Logits / log-probabilities are viewed as
-// contiguous (N, C, inner) with one "row" per (n, j): target has N * inner
-// entries, already checked to lie in [0, C) or equal ignore_index. CPU kernels
-// live in src/backends/cpu/loss.cpp.
+// Kernel stubs for the fused losses (frontend src/ops/loss.cpp). Logits /
+// log-probabilities are viewed as contiguous (N, C, inner) with one "row" per
+// (n, j): target has N * inner entries, already checked (index_range_stub) to
+// lie in [0, C) or equal ignore_index. CPU kernels: src/backends/cpu/loss.cpp.
 #pragma once
 #include <cstdint>
 
@@ -48,8 +48,10 @@ TSR_DECLARE_STUB(nll_loss_backward_stub,
 
 // Elementwise BCE-with-logits on contiguous tensors of one shape; weight and
 // pos_weight are undefined or already broadcast to that shape (contiguous).
-TSR_DECLARE_STUB(bce_logits_stub, void (*)(const Tensor& loss, const Tensor& x, const Tensor& t, const Tensor& weight,
-                                           const Tensor& pos_weight));
+// Returns the sum of the elementwise losses, in double, in element order (the
+// "sum" and "mean" reductions).
+TSR_DECLARE_STUB(bce_logits_stub, double (*)(const Tensor& loss, const Tensor& x, const Tensor& t,
+                                             const Tensor& weight, const Tensor& pos_weight));
 // Gradients w.r.t. x, t, weight and pos_weight (each written only if defined),
 // from g (full shape when per_elem, else one element) times g_scale.
 TSR_DECLARE_STUB(bce_logits_backward_stub,

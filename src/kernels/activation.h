@@ -1,9 +1,7 @@
-// Dispatch stubs for the activations and (log-)softmax. Kernels take
-// contiguous tensors; the frontends (src/ops/activation.cpp, softmax.cpp)
-// make them so. CPU kernels live in src/backends/cpu/{activation,softmax}.cpp.
+// Kernel stubs for the elementwise activations. Kernels take contiguous
+// tensors; the frontend (src/ops/activation.cpp) makes them so. CPU kernels:
+// src/backends/cpu/activation.cpp.
 #pragma once
-#include <cstdint>
-
 #include "tessera/core/dispatch.h"
 #include "tessera/core/tensor.h"
 
@@ -24,13 +22,5 @@ TSR_DECLARE_STUB(activation_stub, void (*)(Tensor& out, const Tensor& x, Activat
 // gx = g * f'(.), where `saved` is y or x as activation_backward_uses_output says.
 TSR_DECLARE_STUB(activation_backward_stub,
                  void (*)(Tensor& gx, const Tensor& g, const Tensor& saved, Activation kind));
-
-// (Log-)softmax over the middle dim of a contiguous (outer, n, inner) tensor.
-TSR_DECLARE_STUB(softmax_stub,
-                 void (*)(Tensor& out, const Tensor& x, int64_t outer, int64_t n, int64_t inner, bool log));
-// softmax:     gx = y * (g - sum_n(g * y))
-// log_softmax: gx = g - exp(y) * sum_n(g)
-TSR_DECLARE_STUB(softmax_backward_stub, void (*)(Tensor& gx, const Tensor& g, const Tensor& y, int64_t outer,
-                                                 int64_t n, int64_t inner, bool log));
 
 }  // namespace tessera

@@ -16,9 +16,5 @@ TSR_DECLARE_STUB(binary_stub, void (*)(BinaryOp op, const Tensor& out, const Ten
 TSR_DECLARE_STUB(unary_stub, void (*)(UnaryOp op, const Tensor& out, const Tensor& a, double p0, double p1));
 // out (Bool) = a (cmp) b, broadcasting; a and b share a dtype.
 TSR_DECLARE_STUB(compare_stub, void (*)(CompareOp op, const Tensor& out, const Tensor& a, const Tensor& b));
-// out[i] = sum over a row of `rows`x`len` contiguous input (accumulated in double for floats).
-TSR_DECLARE_STUB(sum_rows_stub, void (*)(const Tensor& out, const Tensor& in, int64_t rows, int64_t len));
-// out[k] = sum_r in[r, k] for contiguous `in` viewed as (r, k).
-TSR_DECLARE_STUB(sum_cols_stub, void (*)(const Tensor& out, const Tensor& in, int64_t rows, int64_t cols));
 
 }  // namespace tessera

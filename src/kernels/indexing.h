@@ -1,14 +1,26 @@
-// Dispatch stubs for gather / index_select / embedding / where. Frontends
-// (src/ops/indexing.cpp, select.cpp) validate every index before calling a
-// kernel, so kernels never see an out-of-range index. CPU kernels live in
-// src/backends/cpu/indexing.cpp.
+// Kernel stubs for gather / index_select / embedding. The frontend
+// (src/ops/indexing.cpp) validates every index with index_range_stub before
+// calling a kernel, so kernels never see an out-of-range index. CPU kernels
+// live in src/backends/cpu/indexing.cpp.
 #pragma once
 #include <cstdint>
+#include <optional>
 
 #include "tessera/core/dispatch.h"
 #include "tessera/core/tensor.h"
 
 namespace tessera {
+
+// Where an index tensor first leaves its valid range: the flat position of the
+// first entry outside [0, size) (position -1 when there is none) and that entry.
+struct IndexRangeViolation {
+  int64_t position = -1;
+  int64_t value = 0;
+};
+// Scans a contiguous int64 `index` in order; entries equal to `allowed` (a
+// loss's ignore_index) pass whatever their value. Returns the first violation.
+TSR_DECLARE_STUB(index_range_stub, IndexRangeViolation (*)(const Tensor& index, int64_t size,
+                                                           std::optional<int64_t> allowed));
 
 // out[p] = x[p with coordinate `dim` replaced by index[p]] for every position p
 // of index.shape() (== out.shape()). index is int64 and may be a broadcast view
@@ -29,9 +41,5 @@ TSR_DECLARE_STUB(embedding_stub, void (*)(const Tensor& out, const Tensor& weigh
 // thread owns whole rows: deterministic, no atomics.
 TSR_DECLARE_STUB(embedding_backward_stub,
                  void (*)(const Tensor& gw, const Tensor& g, const Tensor& indices, int64_t padding_idx));
-
-// out = cond ? a : b with broadcasting; out is contiguous with the broadcast
-// shape, a and b share out's dtype, cond is Bool.
-TSR_DECLARE_STUB(where_stub, void (*)(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b));
 
 }  // namespace tessera
