@@ -87,8 +87,9 @@ class RecordingHook : public train::StepHook {
 
  private:
   void add(const char* what, const train::StepContext& c) {
-    std::string e = name_ + "." + what + " " + std::to_string(c.step);
-    if (c.micro_batch >= 0) e += "." + std::to_string(c.micro_batch) + (c.last_micro_batch() ? " last" : "");
+    std::string e = name_;
+    e.append(".").append(what).append(" ").append(std::to_string(c.step));
+    if (c.micro_batch >= 0) e.append(".").append(std::to_string(c.micro_batch)).append(c.last_micro_batch() ? " last" : "");
     events_.push_back(e);
   }
   std::vector<std::string>& events_;
