@@ -45,7 +45,8 @@ void write_noisy_labeled(const fs::path& path, int n, uint32_t seed) {
     for (int k = 0; k < 4; ++k) {
       const char* w = words[next()];
       cat |= std::string(w) == "cat";
-      text += (k ? " " : "") + std::string(w);
+      if (k) text += ' ';
+      text += w;
     }
     f << text << "\t" << ((cat != (i % 5 == 0)) ? "cat" : "dog") << "\n";
   }
