@@ -101,7 +101,8 @@ bool TrainingLoop::Impl::update_best(const EvalResult& eval) {
   if (!value) {
     std::string known;
     for (const auto& [k, v] : eval.scalars) known += (known.empty() ? "" : ", ") + k;
-    throw Error("best metric '" + cfg.best_metric + "' is not an evaluation metric (available: " + known + ")");
+    throw Error("'" + cfg.best_metric_key + "' is '" + cfg.best_metric +
+                "', which is not an evaluation metric (available: " + known + ")");
   }
   const bool minimize = cfg.best_mode.empty() ? lower_is_better(cfg.best_metric) : cfg.best_mode == "min";
   const bool better = best_step < 0 || (minimize ? *value < best_value : *value > best_value);

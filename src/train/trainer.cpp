@@ -46,6 +46,7 @@ Trainer::Trainer(std::string config_json, TrainData data, std::string out_dir, T
   c.checkpoint_every = r.checkpoint_every;
   c.keep_last = r.keep_last;
   c.best_metric = r.early_metric, c.best_mode = r.early_mode, c.patience = r.patience;
+  c.best_metric_key = "train.early_stopping.metric";
   c.resume = options.resume, c.quiet = options.quiet, c.stop_after_steps = options.stop_after_steps;
   impl_->hooks = options.hooks;
   impl_->scheduler = make_scheduler(

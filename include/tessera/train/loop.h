@@ -60,6 +60,7 @@ struct LoopConfig {
   // "min" / "max" ("" : min for loss, mse, rmse, mae; max otherwise), and the
   // evaluations without improvement that stop the run (0: never).
   std::string best_metric, best_mode;
+  std::string best_metric_key = "best_metric";  // the recipe key that named it (messages)
   int64_t patience = 0;
   bool keep_best_checkpoint = true;  // pruning spares the best step folder
   bool resume = false;             // continue from <out_dir>/checkpoints' newest step
