@@ -131,7 +131,6 @@ RunSummary TrainingLoop::Impl::run_summary(const std::string& stop_reason) const
   r.train_seconds = train_seconds;
   r.best_step = best_step;
   r.best_value = best_value;
-  r.out_dir = cfg.out_dir;
   return r;
 }
 

@@ -19,7 +19,6 @@ class Progress {
   // A message on its own line (clears the bar first).
   void message(const std::string& text);
   void finish();
-  bool quiet() const { return quiet_; }
 
  private:
   void clear_bar();

@@ -67,7 +67,6 @@ struct RunSummary {
   double train_seconds = 0;  // this session's time inside steps
   int64_t best_step = -1;    // the best evaluation's step (LoopConfig::best_metric), -1: none
   double best_value = 0;
-  std::string out_dir;
 };
 
 // Where an objective reports: metrics.jsonl and the console.
