@@ -7,6 +7,7 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
+#include "tessera/core/stopwatch.h"
 #include "tessera/lm/text_stream.h"
 
 namespace tessera::lm {
@@ -107,10 +108,7 @@ class Decoder {
     s.out.prefill_seconds = seconds_since(t0);
   }
 
-  using Clock = std::chrono::steady_clock;
-  static double seconds_since(Clock::time_point t0) {
-    return std::chrono::duration<double>(Clock::now() - t0).count();
-  }
+  using Clock = SteadyClock;  // core/stopwatch.h (seconds_since too)
 
   // Feeds `ids` at the cache's next positions; returns the token sampled after
   // them. Without the KV cache the cache is only scratch: it is cleared and the

@@ -1,76 +1,98 @@
 // Pretraining recipe parsing: unknown keys and wrong types are errors that
-// name the key, so a typo in a recipe never silently trains something else.
+// name the key (io/json_reader.h), so a typo in a recipe never silently
+// trains something else.
 #include "lm/pretrain_recipe.h"
 
-#include <set>
-
+#include "io/json_reader.h"
 #include "tessera/core/error.h"
-#include "train/recipe_json.h"
 
 namespace tessera::lm {
 
 namespace {
 
-using nlohmann::json;
-const train::RecipeJson kJson{"recipe"};
+// "objective", "task" and the "mlm" section, which must agree with each other.
+void read_objective(const io::JsonReader& top, PretrainRecipe& r) {
+  const nlohmann::json& raw = top.object();
+  if (top.has("objective")) {
+    const auto& o = raw["objective"];
+    TSR_CHECK(o.is_string() && (o == "causal" || o == "mlm"), Error,
+              "recipe: 'objective' must be \"causal\" or \"mlm\", got ", o.dump());
+    r.objective = o.get<std::string>();
+  }
+  const bool mlm = r.objective == "mlm";
+  if (top.has("task")) {
+    if (mlm) {
+      TSR_CHECK(raw["task"] == "masked_language_model", Error,
+                "recipe: 'task' must be \"masked_language_model\" with \"objective\": \"mlm\", got ",
+                raw["task"].dump());
+    } else {
+      TSR_CHECK(raw["task"] == "language_model", Error,
+                "recipe: 'task' must be \"language_model\" for `tessera pretrain`, got ", raw["task"].dump());
+    }
+  }
+  if (!top.has("mlm")) return;
+  TSR_CHECK(mlm, Error, "recipe: the \"mlm\" section needs \"objective\": \"mlm\"");
+  io::JsonReader m = top.section("mlm");
+  m.known_keys({"mask_prob", "replace_mask", "replace_random"});
+  m.read("mask_prob", r.mlm.mask_prob);
+  m.read("replace_mask", r.mlm.replace_mask);
+  m.read("replace_random", r.mlm.replace_random);
+  TSR_CHECK(r.mlm.mask_prob > 0 && r.mlm.mask_prob <= 1, Error, "recipe: 'mlm.mask_prob' must lie in (0, 1], got ",
+            r.mlm.mask_prob);
+  TSR_CHECK(r.mlm.replace_mask >= 0 && r.mlm.replace_random >= 0 && r.mlm.replace_mask + r.mlm.replace_random <= 1,
+            Error, "recipe: 'mlm.replace_mask' and 'mlm.replace_random' must be >= 0 and sum to at most 1");
+}
 
 }  // namespace
 
 PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
   PretrainRecipe r;
-  try {
-    r.raw = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("recipe is not valid JSON: ") + e.what());
-  }
-  TSR_CHECK(r.raw.is_object(), Error, "recipe: the top level must be a JSON object");
-  kJson.check_keys(r.raw, "", {"task", "description", "data", "model", "optimizer", "schedule", "train"});
-  if (r.raw.contains("task")) {
-    TSR_CHECK(r.raw["task"] == "language_model", Error,
-              "recipe: 'task' must be \"language_model\" for `tessera pretrain`, got ", r.raw["task"].dump());
-  }
-  TSR_CHECK(r.raw.contains("model"), Error, "recipe: missing the \"model\" section (a GPT config)");
-  r.model = kJson.section(r.raw, "model");
+  r.raw = io::parse_json(json_text, "recipe is not valid JSON: ");
+  io::JsonReader top(r.raw, "recipe");
+  top.known_keys({"task", "description", "objective", "data", "model", "mlm", "optimizer", "schedule", "train"});
+  read_objective(top, r);
+  TSR_CHECK(top.has("model"), Error, "recipe: missing the \"model\" section (a ",
+            r.objective == "mlm" ? "BertConfig" : "GPT config", ")");
+  r.model = top.section("model").object();
 
-  const json& o = kJson.section(r.raw, "optimizer");
-  kJson.check_keys(o, "optimizer.", {"type", "lr", "weight_decay", "betas", "eps"});
+  io::JsonReader o = top.section("optimizer");
+  o.known_keys({"type", "lr", "weight_decay", "betas", "eps"});
   std::string type = "adamw";
-  kJson.read(o, "optimizer.", "type", type);
+  o.read("type", type);
   TSR_CHECK(type == "adamw", Error, "recipe: 'optimizer.type' must be \"adamw\" for pretraining, got \"", type, "\"");
-  kJson.read(o, "optimizer.", "lr", r.lr);
-  kJson.read(o, "optimizer.", "weight_decay", r.weight_decay);
-  kJson.read(o, "optimizer.", "eps", r.eps);
-  if (o.contains("betas")) {
-    std::vector<double> b;
-    kJson.read(o, "optimizer.", "betas", b);
-    TSR_CHECK(b.size() == 2, Error, "recipe: 'optimizer.betas' must hold two numbers");
-    r.beta1 = b[0], r.beta2 = b[1];
+  o.read("lr", r.lr);
+  o.read("weight_decay", r.weight_decay);
+  o.read("eps", r.eps);
+  std::vector<double> betas;
+  if (o.read("betas", betas)) {
+    TSR_CHECK(betas.size() == 2, Error, "recipe: 'optimizer.betas' must hold two numbers");
+    r.beta1 = betas[0], r.beta2 = betas[1];
   }
   TSR_CHECK(r.lr > 0, Error, "recipe: 'optimizer.lr' must be positive, got ", r.lr);
 
-  const json& s = kJson.section(r.raw, "schedule");
-  kJson.check_keys(s, "schedule.", {"type", "warmup_steps", "min_lr"});
-  kJson.read(s, "schedule.", "type", r.schedule);
-  kJson.read(s, "schedule.", "warmup_steps", r.warmup_steps);
-  kJson.read(s, "schedule.", "min_lr", r.min_lr);
+  io::JsonReader s = top.section("schedule");
+  s.known_keys({"type", "warmup_steps", "min_lr"});
+  s.read("type", r.schedule);
+  s.read("warmup_steps", r.warmup_steps);
+  s.read("min_lr", r.min_lr);
   TSR_CHECK(r.schedule == "constant" || r.schedule == "cosine" || r.schedule == "linear", Error,
             "recipe: 'schedule.type' must be cosine, linear or constant, got \"", r.schedule, "\"");
   TSR_CHECK(r.warmup_steps >= 0 && r.min_lr >= 0, Error, "recipe: schedule.warmup_steps and min_lr must be >= 0");
 
-  const json& t = kJson.section(r.raw, "train");
-  kJson.check_keys(t, "train.", {"steps", "batch_size", "seq_len", "grad_accum", "clip_grad_norm", "eval_every",
-                           "eval_batches", "log_every", "seed", "threads", "peak_flops", "checkpoint"});
-  kJson.read(t, "train.", "steps", r.steps);
-  kJson.read(t, "train.", "batch_size", r.batch_size);
-  kJson.read(t, "train.", "seq_len", r.seq_len);
-  kJson.read(t, "train.", "grad_accum", r.grad_accum);
-  kJson.read(t, "train.", "clip_grad_norm", r.clip_grad_norm);
-  kJson.read(t, "train.", "eval_every", r.eval_every);
-  kJson.read(t, "train.", "eval_batches", r.eval_batches);
-  kJson.read(t, "train.", "log_every", r.log_every);
-  kJson.read(t, "train.", "seed", r.seed);
-  kJson.read(t, "train.", "threads", r.threads);
-  kJson.read(t, "train.", "peak_flops", r.peak_flops);
+  io::JsonReader t = top.section("train");
+  t.known_keys({"steps", "batch_size", "seq_len", "grad_accum", "clip_grad_norm", "eval_every", "eval_batches",
+                "log_every", "seed", "threads", "peak_flops", "checkpoint"});
+  t.read("steps", r.steps);
+  t.read("batch_size", r.batch_size);
+  t.read("seq_len", r.seq_len);
+  t.read("grad_accum", r.grad_accum);
+  t.read("clip_grad_norm", r.clip_grad_norm);
+  t.read("eval_every", r.eval_every);
+  t.read("eval_batches", r.eval_batches);
+  t.read("log_every", r.log_every);
+  t.read("seed", r.seed);
+  t.read("threads", r.threads);
+  t.read("peak_flops", r.peak_flops);
   TSR_CHECK(r.steps > 0, Error, "recipe: 'train.steps' must be positive, got ", r.steps);
   TSR_CHECK(r.batch_size > 0, Error, "recipe: 'train.batch_size' must be positive, got ", r.batch_size);
   TSR_CHECK(r.seq_len >= 0, Error, "recipe: 'train.seq_len' must be >= 0, got ", r.seq_len);
@@ -81,11 +103,11 @@ PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
   TSR_CHECK(r.log_every > 0, Error, "recipe: 'train.log_every' must be positive, got ", r.log_every);
   TSR_CHECK(r.threads >= 0, Error, "recipe: 'train.threads' must be >= 0, got ", r.threads);
   TSR_CHECK(r.peak_flops >= 0, Error, "recipe: 'train.peak_flops' must be >= 0, got ", r.peak_flops);
-  if (t.contains("checkpoint")) {
-    const json& c = kJson.section(t, "checkpoint");
-    kJson.check_keys(c, "train.checkpoint.", {"every", "keep_last"});
-    kJson.read(c, "train.checkpoint.", "every", r.checkpoint_every);
-    kJson.read(c, "train.checkpoint.", "keep_last", r.keep_last);
+  if (t.has("checkpoint")) {
+    io::JsonReader c = t.section("checkpoint");
+    c.known_keys({"every", "keep_last"});
+    c.read("every", r.checkpoint_every);
+    c.read("keep_last", r.keep_last);
     TSR_CHECK(r.checkpoint_every >= 0 && r.keep_last >= 1, Error,
               "recipe: 'train.checkpoint.every' must be >= 0 and 'keep_last' >= 1");
   }

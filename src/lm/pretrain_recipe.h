@@ -1,14 +1,19 @@
-// The parsed pretraining recipe (layout in lm/pretrain.h). Private to the
-// library: it holds nlohmann::json, which is not part of the public API.
+// The parsed pretraining recipe (layout in lm/pretrain.h): the one place that
+// knows its keys, the objective's ("objective", "mlm") included. Private to
+// the library: it holds nlohmann::json, which is not part of the public API.
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "tessera/lm/mlm.h"
 
 namespace tessera::lm {
 
 struct PretrainRecipe {
   nlohmann::json raw;    // as given (flag overrides applied); stored in checkpoints and summary.json
-  nlohmann::json model;  // the GPTConfig section
+  nlohmann::json model;  // the GPTConfig (causal) or BertConfig (mlm) section
+  std::string objective = "causal";  // "causal" | "mlm"
+  MlmOptions mlm;                    // mask_prob / replace_* from the "mlm" section (mlm only)
   // optimizer (AdamW only: the usual GPT setup)
   double lr = 6e-4, weight_decay = 0.1, beta1 = 0.9, beta2 = 0.95, eps = 1e-8;
   // schedule

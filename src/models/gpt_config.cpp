@@ -1,12 +1,11 @@
 // GPTConfig: JSON round trip and validation (models/gpt.h). JSON is the
 // checkpoint form of the architecture, so unknown keys are errors: a typo
-// ("n_embed") must not silently fall back to a default.
+// ("n_embed") must not silently fall back to a default (io/json_reader.h).
 #include <cmath>
-#include <functional>
-#include <map>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_reader.h"
 #include "tessera/core/error.h"
 #include "tessera/models/gpt.h"
 
@@ -62,53 +61,26 @@ std::string GPTConfig::to_json() const {
 }
 
 GPTConfig GPTConfig::from_json(const std::string& json_text) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("GPTConfig: invalid JSON: ") + e.what());
-  }
+  const json j = io::parse_json(json_text, "GPTConfig: invalid JSON: ");
   TSR_CHECK(j.is_object(), Error, "GPTConfig: expected a JSON object, got ", j.type_name());
+  io::JsonReader r(j, "GPTConfig");
+  r.known_keys({"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "dropout", "bias", "norm", "position", "mlp",
+                "mlp_hidden", "norm_eps", "rope_theta", "tie_embeddings"});
   GPTConfig c;
-  auto integer = [](int64_t& field) {
-    return [&field](const std::string& k, const json& v) {
-      TSR_CHECK(v.is_number_integer(), Error, "GPTConfig: \"", k, "\" must be an integer, got ", v.dump());
-      field = v.get<int64_t>();
-    };
-  };
-  auto number = [](double& field) {
-    return [&field](const std::string& k, const json& v) {
-      TSR_CHECK(v.is_number(), Error, "GPTConfig: \"", k, "\" must be a number, got ", v.dump());
-      field = v.get<double>();
-    };
-  };
-  auto boolean = [](bool& field) {
-    return [&field](const std::string& k, const json& v) {
-      TSR_CHECK(v.is_boolean(), Error, "GPTConfig: \"", k, "\" must be true or false, got ", v.dump());
-      field = v.get<bool>();
-    };
-  };
-  auto text = [](std::string& field) {
-    return [&field](const std::string& k, const json& v) {
-      TSR_CHECK(v.is_string(), Error, "GPTConfig: \"", k, "\" must be a string, got ", v.dump());
-      field = v.get<std::string>();
-    };
-  };
-  const std::map<std::string, std::function<void(const std::string&, const json&)>> fields = {
-      {"vocab_size", integer(c.vocab_size)}, {"block_size", integer(c.block_size)}, {"n_layer", integer(c.n_layer)},
-      {"n_head", integer(c.n_head)},         {"n_embd", integer(c.n_embd)},         {"dropout", number(c.dropout)},
-      {"bias", boolean(c.bias)},             {"norm", text(c.norm)},                {"position", text(c.position)},
-      {"mlp", text(c.mlp)},                  {"mlp_hidden", integer(c.mlp_hidden)}, {"norm_eps", number(c.norm_eps)},
-      {"rope_theta", number(c.rope_theta)},  {"tie_embeddings", boolean(c.tie_embeddings)}};
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    auto f = fields.find(it.key());
-    if (f == fields.end()) {
-      std::string known;
-      for (const auto& [k, _] : fields) known += (known.empty() ? "" : ", ") + k;
-      throw Error("GPTConfig: unknown key \"" + it.key() + "\" (known: " + known + ")");
-    }
-    f->second(it.key(), it.value());
-  }
+  r.read("vocab_size", c.vocab_size);
+  r.read("block_size", c.block_size);
+  r.read("n_layer", c.n_layer);
+  r.read("n_head", c.n_head);
+  r.read("n_embd", c.n_embd);
+  r.read("dropout", c.dropout);
+  r.read("bias", c.bias);
+  r.read("norm", c.norm);
+  r.read("position", c.position);
+  r.read("mlp", c.mlp);
+  r.read("mlp_hidden", c.mlp_hidden);
+  r.read("norm_eps", c.norm_eps);
+  r.read("rope_theta", c.rope_theta);
+  r.read("tie_embeddings", c.tie_embeddings);
   c.validate();
   return c;
 }

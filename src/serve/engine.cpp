@@ -23,13 +23,13 @@
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/core/parallel.h"
+#include "tessera/core/stopwatch.h"
 #include "tessera/lm/text_stream.h"
 
 namespace tessera::serve {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+using Clock = SteadyClock;  // core/stopwatch.h (seconds_between too)
 
 // One request from submit() to on_done.
 struct Sequence {

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "cli_common.h"
+#include "tessera/checkpoint/folders.h"
 #include "tessera/train/finetune.h"
 
 using nlohmann::json;
@@ -15,12 +16,15 @@ namespace {
 
 struct FinetuneArgs {
   std::string config, out;
-  std::optional<std::string> base, tokenizer, train, dev, format, text_column, label_column, pooling, mode, lora_targets;
-  std::optional<int64_t> max_train, max_len, lora_rank, epochs, batch_size, eval_batch_size, log_every;
+  std::optional<std::string> base, tokenizer, train, dev, format, text_column, label_column, pooling, mode, lora_targets,
+      best_metric;
+  std::optional<int64_t> max_train, max_len, lora_rank, epochs, batch_size, eval_batch_size, log_every, checkpoint_every,
+      keep_last;
   std::optional<double> head_dropout, lora_alpha, lora_dropout, lr, weight_decay, warmup, clip_grad_norm;
   std::optional<uint64_t> seed;
   std::optional<int> threads;
-  bool from_scratch = false, merge = false, quiet = false;
+  int64_t stop_after = 0;
+  bool from_scratch = false, merge = false, quiet = false, resume = false;
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -48,14 +52,20 @@ int run_finetune(const FinetuneArgs& a) {
   set("eval_batch_size", a.eval_batch_size), set("log_every", a.log_every), set("head_dropout", a.head_dropout);
   set("lora_alpha", a.lora_alpha), set("lora_dropout", a.lora_dropout), set("lr", a.lr);
   set("weight_decay", a.weight_decay), set("warmup", a.warmup), set("clip_grad_norm", a.clip_grad_norm);
-  set("seed", a.seed), set("threads", a.threads);
+  set("seed", a.seed), set("threads", a.threads), set("checkpoint_every", a.checkpoint_every);
+  set("keep_last", a.keep_last), set("best_metric", a.best_metric);
   if (a.lora_targets) cfg["lora_targets"] = split_commas(*a.lora_targets);
   if (a.from_scratch) cfg["from_scratch"] = true;
   if (a.merge) cfg["merge"] = true;
   auto c = train::FinetuneConfig::from_json(cfg.dump(), a.config.empty() ? "flags" : a.config);
-  auto r = train::finetune(c, a.out, a.quiet);
+  auto r = train::finetune(c, a.out, {.quiet = a.quiet, .resume = a.resume, .stop_after_steps = a.stop_after});
+  if (r.stop_reason == "interrupted") {
+    std::cout << "stopped after step " << r.steps << " (--stop-after); continue with --resume from "
+              << checkpoint::step_dir(a.out, r.steps) << "\n";
+    return 0;
+  }
   std::cout << "dev accuracy " << r.dev_accuracy << ", macro F1 " << r.dev_macro_f1 << ", trainable parameters "
-            << r.trainable_parameters << "\n";
+            << r.trainable_parameters << " (best epoch " << r.best_epoch << ", step " << r.best_step << ")\n";
   return 0;
 }
 
@@ -65,7 +75,10 @@ Command add_finetune_command(CLI::App& app) {
   auto a = std::make_shared<FinetuneArgs>();
   auto* f = app.add_subcommand("finetune", "Fine-tune a GPT/BERT checkpoint into a text classifier (full, frozen, LoRA)");
   f->add_option("-c,--config", a->config, "recipe (JSON, examples/finetune/*.json); flags override its keys");
-  f->add_option("-o,--out", a->out, "output folder: model/, summary.json, metrics.jsonl, dev_report.json")->required();
+  f->add_option("-o,--out", a->out,
+                "output folder: model/ (the best epoch's classifier), summary.json, metrics.jsonl, dev_report.json, "
+                "checkpoints/")
+      ->required();
   f->add_option("--base", a->base, "backbone: a tessera pretrain run/checkpoint (GPT or MLM BERT) or a Hugging Face BERT/GPT-2 folder");
   f->add_flag("--from-scratch", a->from_scratch, "the base's architecture and tokenizer with random weights (the baseline)");
   f->add_option("--tokenizer", a->tokenizer, "tokenizer file/folder instead of the base's");
@@ -95,6 +108,15 @@ Command add_finetune_command(CLI::App& app) {
   f->add_option("--seed", a->seed, "seed: head init, LoRA init, dropout, batch order (default 1)");
   f->add_option("--threads", a->threads, "threads (0 = all cores)");
   f->add_option("--log-every", a->log_every, "log every N steps (default 50)");
+  f->add_option("--checkpoint-every", a->checkpoint_every,
+                "steps between checkpoints in --out/checkpoints (default 0: after every epoch)");
+  f->add_option("--keep-last", a->keep_last, "checkpoints kept (default 1; model/ always holds the best epoch)");
+  f->add_option("--best-metric", a->best_metric, "dev metric that picks the epoch model/ keeps: accuracy (default), "
+                "macro_f1 or loss")
+      ->check(CLI::IsMember({"accuracy", "macro_f1", "loss"}));
+  f->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
+  f->add_option("--stop-after", a->stop_after,
+                "checkpoint and exit after this step, as if interrupted (to test --resume)");
   f->add_flag("-q,--quiet", a->quiet, "no progress output");
   return {f, [a] { return run_finetune(*a); }};
 }

@@ -1,8 +1,8 @@
 // FinetuneConfig of train/finetune.h: a flat JSON recipe read strictly (an
-// unknown key or a wrong type is an error naming it).
+// unknown key or a wrong type is an error naming it, io/json_reader.h).
 #include <nlohmann/json.hpp>
 
-#include "recipe_json.h"
+#include "io/json_reader.h"
 #include "tessera/train/finetune.h"
 
 using nlohmann::json;
@@ -10,49 +10,46 @@ using nlohmann::json;
 namespace tessera::train {
 
 FinetuneConfig FinetuneConfig::from_json(const std::string& json_text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(json_text);
-  } catch (const json::exception& e) {
-    throw Error(origin + ": not valid JSON: " + e.what());
-  }
+  const json j = io::parse_json(json_text, origin + ": not valid JSON: ");
   TSR_CHECK(j.is_object(), Error, origin, ": a fine-tuning recipe must be a JSON object");
-  const std::string who = origin;
-  RecipeJson r{who.c_str()};
-  r.check_keys(j, "", {"description", "base", "from_scratch", "tokenizer", "train_file", "dev_file", "format",
-                       "text_column", "label_column", "max_train", "pooling", "head_dropout", "max_len", "mode",
-                       "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "merge", "epochs", "batch_size",
-                       "eval_batch_size", "log_every", "lr", "weight_decay", "warmup", "clip_grad_norm", "seed",
-                       "threads"});
+  io::JsonReader r(j, origin);
+  r.known_keys({"description", "base", "from_scratch", "tokenizer", "train_file", "dev_file", "format", "text_column",
+                "label_column", "max_train", "pooling", "head_dropout", "max_len", "mode", "lora_rank", "lora_alpha",
+                "lora_dropout", "lora_targets", "merge", "epochs", "batch_size", "eval_batch_size", "log_every", "lr",
+                "weight_decay", "warmup", "clip_grad_norm", "seed", "threads", "checkpoint_every", "keep_last",
+                "best_metric"});
   FinetuneConfig c;
-  r.read(j, "", "base", c.base);
-  r.read(j, "", "from_scratch", c.from_scratch);
-  r.read(j, "", "tokenizer", c.tokenizer);
-  r.read(j, "", "train_file", c.train_file);
-  r.read(j, "", "dev_file", c.dev_file);
-  r.read(j, "", "format", c.format);
-  r.read(j, "", "text_column", c.text_column);
-  r.read(j, "", "label_column", c.label_column);
-  r.read(j, "", "max_train", c.max_train);
-  r.read(j, "", "pooling", c.pooling);
-  r.read(j, "", "head_dropout", c.head_dropout);
-  r.read(j, "", "max_len", c.max_len);
-  r.read(j, "", "mode", c.mode);
-  r.read(j, "", "lora_rank", c.lora_rank);
-  r.read(j, "", "lora_alpha", c.lora_alpha);
-  r.read(j, "", "lora_dropout", c.lora_dropout);
-  r.read(j, "", "lora_targets", c.lora_targets);
-  r.read(j, "", "merge", c.merge);
-  r.read(j, "", "epochs", c.epochs);
-  r.read(j, "", "batch_size", c.batch_size);
-  r.read(j, "", "eval_batch_size", c.eval_batch_size);
-  r.read(j, "", "log_every", c.log_every);
-  r.read(j, "", "lr", c.lr);
-  r.read(j, "", "weight_decay", c.weight_decay);
-  r.read(j, "", "warmup", c.warmup);
-  r.read(j, "", "clip_grad_norm", c.clip_grad_norm);
-  r.read(j, "", "seed", c.seed);
-  r.read(j, "", "threads", c.threads);
+  r.read("base", c.base);
+  r.read("from_scratch", c.from_scratch);
+  r.read("tokenizer", c.tokenizer);
+  r.read("train_file", c.train_file);
+  r.read("dev_file", c.dev_file);
+  r.read("format", c.format);
+  r.read("text_column", c.text_column);
+  r.read("label_column", c.label_column);
+  r.read("max_train", c.max_train);
+  r.read("pooling", c.pooling);
+  r.read("head_dropout", c.head_dropout);
+  r.read("max_len", c.max_len);
+  r.read("mode", c.mode);
+  r.read("lora_rank", c.lora_rank);
+  r.read("lora_alpha", c.lora_alpha);
+  r.read("lora_dropout", c.lora_dropout);
+  r.read("lora_targets", c.lora_targets);
+  r.read("merge", c.merge);
+  r.read("epochs", c.epochs);
+  r.read("batch_size", c.batch_size);
+  r.read("eval_batch_size", c.eval_batch_size);
+  r.read("log_every", c.log_every);
+  r.read("lr", c.lr);
+  r.read("weight_decay", c.weight_decay);
+  r.read("warmup", c.warmup);
+  r.read("clip_grad_norm", c.clip_grad_norm);
+  r.read("seed", c.seed);
+  r.read("threads", c.threads);
+  r.read("checkpoint_every", c.checkpoint_every);
+  r.read("keep_last", c.keep_last);
+  r.read("best_metric", c.best_metric);
   return c;
 }
 
@@ -84,7 +81,10 @@ std::string FinetuneConfig::to_json() const {
             {"warmup", warmup},
             {"clip_grad_norm", clip_grad_norm},
             {"seed", seed},
-            {"threads", threads}};
+            {"threads", threads},
+            {"checkpoint_every", checkpoint_every},
+            {"keep_last", keep_last},
+            {"best_metric", best_metric}};
   return j.dump(2);
 }
 
@@ -106,6 +106,11 @@ void FinetuneConfig::validate() const {
   TSR_CHECK(warmup >= 0 && warmup < 1, Error, "finetune: warmup is a fraction of the steps in [0, 1), got ", warmup);
   TSR_CHECK(head_dropout >= 0 && head_dropout < 1, Error, "finetune: head_dropout must be in [0, 1), got ", head_dropout);
   TSR_CHECK(lora_rank >= 1, Error, "finetune: lora_rank must be >= 1, got ", lora_rank);
+  TSR_CHECK(checkpoint_every >= 0, Error, "finetune: checkpoint_every must be >= 0 (0: after every epoch), got ",
+            checkpoint_every);
+  TSR_CHECK(keep_last >= 1, Error, "finetune: keep_last must be >= 1, got ", keep_last);
+  TSR_CHECK(best_metric == "accuracy" || best_metric == "macro_f1" || best_metric == "loss", Error,
+            "finetune: best_metric must be accuracy, macro_f1 or loss, got '", best_metric, "'");
   TSR_CHECK(max_train >= 0 && log_every >= 0 && weight_decay >= 0 && clip_grad_norm >= 0, Error,
             "finetune: max_train, log_every, weight_decay and clip_grad_norm must be >= 0");
 }

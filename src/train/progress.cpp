@@ -1,4 +1,4 @@
-// Progress bar / log lines for the trainer.
+// Progress bar / log lines of the training loop (train/progress.h).
 #include "train/progress.h"
 
 #include <unistd.h>
@@ -19,35 +19,43 @@ std::string format_duration(double s) {
   return buf;
 }
 
-Progress::Progress(bool quiet, int64_t total_steps)
-    : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1), total_(total_steps) {
-  start_ = last_draw_ = std::chrono::steady_clock::now();
+Progress::Progress(bool quiet, int64_t total_steps, ProgressStyle style)
+    : quiet_(quiet), tty_(::isatty(STDERR_FILENO) == 1), total_(total_steps), style_(style) {
+  last_draw_ = since_start_.started();
 }
 
-void Progress::update(int64_t step, int64_t epoch, double loss, double lr, double samples_per_s, bool log_line) {
+void Progress::update(const StepStats& s, bool log_line) {
   if (quiet_) return;
-  auto now = std::chrono::steady_clock::now();
-  double elapsed = std::chrono::duration<double>(now - start_).count();
+  const auto now = SteadyClock::now();
   // ETA from this session's pace (steps done since the bar started).
-  if (first_step_ < 0) first_step_ = step - 1;
-  double per_step = elapsed / static_cast<double>(std::max<int64_t>(step - first_step_, 1));
-  double eta = per_step * static_cast<double>(total_ - step);
+  if (first_step_ < 0) first_step_ = s.step - 1;
+  const double per_step = since_start_.seconds() / static_cast<double>(std::max<int64_t>(s.step - first_step_, 1));
+  const std::string eta = format_duration(per_step * static_cast<double>(total_ - s.step));
+  // What differs by objective: " ep 2 ... 1234 samples/s" or " ... 5678 tok/s MFU 12.3%".
+  const double mfu = style_.peak_flops > 0 ? style_.flops_per_token * s.tokens_per_second / style_.peak_flops : 0.0;
+  char epoch[32] = "", rate[64];
+  if (style_.tokens) {
+    std::snprintf(rate, sizeof rate, "%.0f tok/s %s %.*f%%", s.tokens_per_second, tty_ ? "MFU" : "mfu", tty_ ? 1 : 2,
+                  100 * mfu);
+  } else {
+    if (s.epoch >= 0) std::snprintf(epoch, sizeof epoch, tty_ ? " ep %lld" : " epoch %lld", (long long)s.epoch + 1);
+    std::snprintf(rate, sizeof rate, "%.0f samples/s", s.examples_per_second);
+  }
   if (tty_) {
-    bool last = step >= total_;
-    if (!last && std::chrono::duration<double>(now - last_draw_).count() < 0.1) return;
+    const bool last = s.step >= total_;
+    if (!last && seconds_between(last_draw_, now) < 0.1) return;
     last_draw_ = now;
     const int width = 24;
-    int filled = static_cast<int>(width * static_cast<double>(step) / static_cast<double>(std::max<int64_t>(total_, 1)));
+    int filled = static_cast<int>(width * static_cast<double>(s.step) / static_cast<double>(std::max<int64_t>(total_, 1)));
     std::string bar(static_cast<size_t>(std::min(filled, width)), '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "\r\033[2K[%s] %lld/%lld ep %lld loss %.4f lr %.2e %.0f samples/s ETA %s", bar.c_str(),
-                 (long long)step, (long long)total_, (long long)epoch + 1, loss, lr, samples_per_s,
-                 format_duration(eta).c_str());
+    std::fprintf(stderr, "\r\033[2K[%s] %lld/%lld%s loss %.4f lr %.2e %s ETA %s", bar.c_str(), (long long)s.step,
+                 (long long)total_, epoch, s.loss, s.lr, rate, eta.c_str());
     std::fflush(stderr);
     bar_shown_ = true;
   } else if (log_line) {
-    std::printf("step %lld/%lld epoch %lld loss %.4f lr %.3e %.0f samples/s eta %s\n", (long long)step,
-                (long long)total_, (long long)epoch + 1, loss, lr, samples_per_s, format_duration(eta).c_str());
+    std::printf("step %lld/%lld%s loss %.4f lr %.3e %s eta %s\n", (long long)s.step, (long long)total_, epoch, s.loss,
+                s.lr, rate, eta.c_str());
     std::fflush(stdout);
   }
 }

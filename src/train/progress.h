@@ -1,17 +1,21 @@
-// Progress output of the trainer: a live one-line bar on a terminal (stderr
-// is a tty), plain log lines otherwise (files, CI logs, pipes).
+// The live progress of a training run (train/loop.h): a one-line bar on a
+// terminal (stderr is a tty), plain log lines otherwise (files, CI logs,
+// pipes). Shows step/total, loss, lr and the ETA, plus what the objective's
+// ProgressStyle asks for: epoch and samples/s, or tokens/s and MFU.
 #pragma once
-#include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "tessera/core/stopwatch.h"
+#include "tessera/train/objective.h"
 
 namespace tessera::train {
 
 class Progress {
  public:
-  Progress(bool quiet, int64_t total_steps);
+  Progress(bool quiet, int64_t total_steps, ProgressStyle style);
   // After each optimizer step; `log_line` is true on log steps (plain mode prints then).
-  void update(int64_t step, int64_t epoch, double loss, double lr, double samples_per_s, bool log_line);
+  void update(const StepStats& s, bool log_line);
   // A message on its own line (clears the bar first).
   void message(const std::string& text);
   void finish();
@@ -20,9 +24,11 @@ class Progress {
   void clear_bar();
   bool quiet_, tty_;
   int64_t total_;
+  ProgressStyle style_;
   bool bar_shown_ = false;
   int64_t first_step_ = -1;  // step before the first update of this session
-  std::chrono::steady_clock::time_point start_, last_draw_;
+  Stopwatch since_start_;
+  SteadyClock::time_point last_draw_;
 };
 
 std::string format_duration(double seconds);  // "1h02m", "3m05s", "12s"

@@ -9,7 +9,8 @@ from the data) are fine-tuned on 400 SST-2 sentences in each mode, then:
     weighted averages; the confusion matrix);
   - a LoRA checkpoint holds only adapters + head, and its merged export
     predicts the same probabilities;
-  - frozen mode trains only the head;
+  - frozen mode trains only the head; a frozen run stopped with --stop-after
+    and continued with --resume ends with the same classifier, bit for bit;
   - bad input (missing column, unknown dev label, empty text, a checkpoint of
     the wrong kind, a LoRA checkpoint over another base, a vocab that does not
     fit the model) fails with exit status 1 and a message naming the problem.
@@ -169,6 +170,19 @@ def main():
     names = safetensors_names(os.path.join(out, "model", "classifier.safetensors"))
     check(names == ["head.bias", "head.weight"], "a frozen checkpoint holds the head only")
     check(s["trainable_parameters"] == 2 * 64 + 2, f"frozen mode trains only the head ({s['trainable_parameters']})")
+    check(s["best_epoch"] == 1 and s["best_step"] == s["steps"], "summary.json names the best epoch and its step")
+
+    # ---- --stop-after then --resume: the same classifier, bit for bit ----
+    out_r = os.path.join(w, "gpt_frozen_resumed")
+    frozen = ["finetune", "--base", gpt, "--out", out_r, "--mode", "frozen", "--lr", "1e-2", *common]
+    run(cli, *frozen, "--stop-after", "10", "--checkpoint-every", "5")
+    check(os.path.isfile(os.path.join(out_r, "checkpoints", "step-10", "trainer_state.json")),
+          "--stop-after 10 leaves checkpoints/step-10")
+    run(cli, *frozen, "--resume")
+    with open(os.path.join(out, "model", "classifier.safetensors"), "rb") as fa, \
+            open(os.path.join(out_r, "model", "classifier.safetensors"), "rb") as fb:
+        same = fa.read() == fb.read()
+    check(same, "a run stopped at step 10 and resumed ends with the uninterrupted run's classifier, bit for bit")
 
     # ---- BERT (tiny random Hugging Face folder), LoRA on query/value, mean pooling ----
     bert = os.path.join(w, "tiny_bert")

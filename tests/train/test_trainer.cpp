@@ -257,3 +257,20 @@ TEST(Trainer, KilledWhileCheckpointingKeepsPreviousAndResumesExactly) {
   fs::remove_all(a);
   fs::remove_all(b);
 }
+
+TEST(Trainer, AnUnknownEarlyStoppingMetricNamesTheKey) {
+  std::string out = scratch("badmetric");
+  json r = recipe();
+  r["train"]["steps"] = 4;
+  r["train"]["early_stopping"] = {{"metric", "acc"}, {"patience", 2}};
+  train::Trainer t(r.dump(), tiny_data(), out, {.quiet = true});
+  try {
+    t.run();
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    for (const char* part : {"train.early_stopping.metric", "'acc'", "accuracy"})
+      EXPECT_NE(msg.find(part), std::string::npos) << msg;
+  }
+  fs::remove_all(out);
+}

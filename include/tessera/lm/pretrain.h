@@ -34,7 +34,7 @@
 // Validation masks come from a stream restarted at every evaluation, so every
 // evaluation scores the same masked positions. The MFU estimate uses GPT's
 // formula, 6 N + 12 L H T per token (N without position/token-type
-// embeddings), an approximation for BERT (see MaskedObjective in pretrain.cpp).
+// embeddings), an approximation for BERT (see lm/masked_objective.cpp).
 //
 // AdamW's groups are nanoGPT's: weight decay on every 2-D weight (embeddings
 // included), none on biases and norm weights. The learning rate warms up
@@ -42,7 +42,7 @@
 //
 // The output folder holds metrics.jsonl (a JSON object per log/eval line:
 // step, loss, lr, tokens_per_second, mfu, and val_loss on evaluation steps),
-// summary.json, and checkpoints/step-N/ (train/checkpoint.h's atomic folders):
+// summary.json, and checkpoints/step-N/ (checkpoint/folders.h's atomic folders):
 //   model.safetensors  causal: GPT's parameters under Hugging Face GPT-2 names;
 //                      mlm: BertForMaskedLM's state_dict under HF names (bert.*, cls.predictions.*)
 //   config.json        {"format_version", "step", "task": "language_model",
@@ -55,15 +55,19 @@
 //   optimizer.bin, scheduler.bin, trainer_state.json (step, counters, the
 //                       batch sampler's and the dropout's Philox states; mlm: the masking stream's)
 // A run resumed from step-k ends with the same weights, bit for bit, as an
-// uninterrupted run at the same thread count.
+// uninterrupted run at the same thread count. The steps run in the one loop
+// of train/loop.h; the objectives are lm/lm_objective.h's.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include <vector>
+
 #include "tessera/core/error.h"
 #include "tessera/models/gpt.h"
+#include "tessera/train/loop.h"
 
 namespace tessera::lm {
 
@@ -83,6 +87,7 @@ struct PretrainOptions {
   // with its fingerprint (text::tokenizer_fingerprint), checked against the shards'.
   std::string tokenizer_file;
   std::optional<uint64_t> tokenizer_fingerprint;
+  std::vector<train::StepHook*> hooks = {};  // train/loop.h step hooks, in order (not owned)
 };
 
 struct PretrainResult {
@@ -94,9 +99,7 @@ struct PretrainResult {
 };
 
 // The loss became NaN or infinite: the message names the step and the last good checkpoint.
-class NonFiniteLossError : public Error {
-  using Error::Error;
-};
+using NonFiniteLossError = train::NonFiniteLossError;
 
 // recipe_json: the recipe with flag overrides applied.
 PretrainResult pretrain(const std::string& recipe_json, const std::string& data_dir, const std::string& out_dir,

@@ -42,6 +42,7 @@ class Linear : public Module {
   bool has_lora() const { return lora_A_ != nullptr; }
   void merge_lora();  // no-op without LoRA; the merged weight keeps its requires_grad
   double lora_scaling() const { return lora_scaling_; }  // alpha / rank (0 without LoRA)
+  Generator& lora_generator() { return lora_gen_; }     // the adapter's dropout stream (checkpoints)
 
  private:
   std::shared_ptr<Linear> lora_A_, lora_B_;

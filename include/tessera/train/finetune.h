@@ -13,13 +13,23 @@
 // frozen and lora checkpoints name their base model (path and a fingerprint of
 // its weights) and refuse to load over another base.
 //
+// Training runs in the one loop of train/loop.h (the objective is
+// SequenceClassificationObjective): length-bucketed batches in a seeded order,
+// AdamW with linear warmup and decay, a dev evaluation after every epoch.
 // A fine-tuning run writes to its output folder:
-//   model/            the classifier checkpoint: config.json (below),
-//                     classifier.safetensors, tokenizer.json
+//   model/            the best epoch's classifier (by best_metric on the dev
+//                     set): config.json (below), classifier.safetensors, tokenizer.json
 //   merged/           (lora with merge) the same classifier as a full checkpoint
 //   metrics.jsonl     one JSON object per log line and per epoch's evaluation
-//   dev_report.json   the last epoch's dev classification report
-//   summary.json      dev_accuracy, dev_macro_f1, trainable_parameters, ... (FinetuneResult)
+//   dev_report.json   the best epoch's dev classification report
+//   summary.json      dev_accuracy, dev_macro_f1 (the best epoch's), best_epoch,
+//                     best_step, trainable_parameters, ... (FinetuneResult)
+//   checkpoints/step-N/  (checkpoint/folders.h) a classifier folder as model/ plus
+//                     optimizer.bin, scheduler.bin and trainer_state.json (the
+//                     batch order's and every dropout stream's state, the
+//                     position inside the epoch, the best dev score so far):
+//                     `--resume` continues from the newest one and ends with the
+//                     same weights, bit for bit, as an uninterrupted run.
 //
 // model/config.json: {"format_version": 1, "task": "sequence_classification",
 //   "backbone": {"kind": "gpt" | "bert", "config": {...}, "base": PATH | null,
@@ -61,6 +71,9 @@ struct FinetuneConfig {
   double lr = 5e-5, weight_decay = 0.01, warmup = 0.1, clip_grad_norm = 1.0;
   uint64_t seed = 1;
   int threads = 0;             // 0: all cores
+  int64_t checkpoint_every = 0;     // steps between step folders; 0: after every epoch
+  int64_t keep_last = 1;            // step folders kept (model/ always holds the best)
+  std::string best_metric = "accuracy";  // "accuracy" | "macro_f1" | "loss": picks the epoch model/ holds
 
   static FinetuneConfig from_json(const std::string& json_text, const std::string& origin = "recipe");
   std::string to_json() const;
@@ -68,12 +81,24 @@ struct FinetuneConfig {
 };
 
 struct FinetuneResult {
-  double dev_accuracy = 0, dev_macro_f1 = 0;
+  double dev_accuracy = 0, dev_macro_f1 = 0;  // of the best epoch (the classifier in model/)
+  int64_t best_epoch = 0, best_step = 0;      // 1-based epoch; the optimizer step it ended at
   int64_t trainable_parameters = 0;
-  std::string summary_json;
+  int64_t steps = 0;
+  std::string stop_reason;                    // "completed" or "interrupted" (stop_after_steps)
+  std::string summary_json;                   // "" when interrupted
 };
 
-FinetuneResult finetune(const FinetuneConfig& config, const std::string& out_dir, bool quiet = false);
+class StepHook;
+
+struct FinetuneOptions {
+  bool quiet = false;            // no progress output
+  bool resume = false;           // continue from <out>/checkpoints' newest step
+  int64_t stop_after_steps = 0;  // > 0: checkpoint and return after this step (a simulated interruption)
+  std::vector<StepHook*> hooks = {};  // train/loop.h step hooks, in order (not owned)
+};
+
+FinetuneResult finetune(const FinetuneConfig& config, const std::string& out_dir, const FinetuneOptions& options = {});
 
 // Loading a classifier checkpoint (model/, merged/ or the run folder):
 // checkpoint/classifier.h.

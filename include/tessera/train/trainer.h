@@ -15,11 +15,14 @@
 //              "early_stopping": {"metric": "accuracy", "mode": "max", "patience": 0 (off)},
 //              "checkpoint": {"every": 0 (0: at each evaluation), "keep_last": 2}}}
 //
-// Everything a run writes goes under the output folder: metrics.jsonl (one
-// JSON object per log or eval line), summary.json, test_report.json and
-// checkpoints/step-N/ (see train/checkpoint.h). A resumed run (resume = true)
-// continues from the newest checkpoint so that its final weights equal an
-// uninterrupted run's bit for bit at the same thread count.
+// The steps run in the one loop of train/loop.h; the objective is
+// classification or regression over a data::Dataset
+// (src/train/objectives/). Everything a run writes goes under the output
+// folder: metrics.jsonl (one JSON object per log or eval line), summary.json,
+// test_report.json and checkpoints/step-N/ (see train/checkpoint.h). A
+// resumed run (resume = true) continues from the newest checkpoint so that
+// its final weights equal an uninterrupted run's bit for bit at the same
+// thread count.
 #pragma once
 #include <functional>
 #include <memory>
@@ -29,6 +32,8 @@
 
 #include "tessera/data/dataset.h"
 #include "tessera/nn/module.h"
+#include "tessera/train/loop.h"
+#include "tessera/train/objective.h"
 
 namespace tessera::train {
 
@@ -45,6 +50,7 @@ struct TrainerOptions {
   bool resume = false;        // continue from <out>/checkpoints' newest step
   bool quiet = false;         // no progress output (tests)
   int64_t stop_after_steps = 0;  // > 0: checkpoint and return after this global step (simulates an interruption)
+  std::vector<StepHook*> hooks = {};  // train/loop.h step hooks, in order (not owned)
 };
 
 struct TrainResult {
@@ -52,12 +58,6 @@ struct TrainResult {
   std::string stop_reason;   // "completed", "early_stopping", "interrupted"
   std::vector<std::pair<std::string, double>> final_metrics;  // test_* (or validation_* without a test set)
   std::string summary_json;  // the text of summary.json
-};
-
-// Raised when the loss becomes NaN or infinite; the message names the step and
-// the last good checkpoint.
-class NonFiniteLossError : public Error {
-  using Error::Error;
 };
 
 class Trainer {
@@ -78,12 +78,8 @@ class Trainer {
 
 // Evaluates `model` on `dataset` in eval mode without gradients. Returns the
 // report as a printable table, as JSON, and as named scalars (accuracy,
-// macro_f1, loss, ... or mse, mae, r2, loss).
-struct EvalResult {
-  std::string table;
-  std::string json;
-  std::vector<std::pair<std::string, double>> scalars;
-};
+// macro_f1, loss, ... or mse, mae, r2, loss). (NonFiniteLossError, raised
+// when the loss becomes NaN or infinite, is train/loop.h's.)
 EvalResult evaluate(nn::Module& model, const data::Dataset& dataset, bool classification, int64_t batch_size = 512,
                     const std::vector<std::string>& class_names = {});
 
