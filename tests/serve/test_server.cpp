@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace tessera;
 using test_util::bearer;
+using test_util::error_of;
 using test_util::sse_events;
 
 namespace {
@@ -110,12 +111,6 @@ fs::path ServeTest::root_, ServeTest::ckpt_;
 std::string ServeTest::db_;
 std::map<std::string, std::string> ServeTest::keys_;
 test_util::ServerProcess* ServeTest::server_ = nullptr;
-
-json error_of(const httplib::Result& r) {
-  json j = json::parse(r->body, nullptr, false);
-  EXPECT_TRUE(j.is_object() && j.contains("error")) << r->body;
-  return j.is_object() && j.contains("error") ? j["error"] : json::object();
-}
 
 }  // namespace
 

@@ -3,6 +3,7 @@
 // API) in a temp folder, the built binary started on port 0 (--port-file),
 // and an httplib client. Stopped with SIGTERM, like an operator would.
 #pragma once
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -135,6 +136,13 @@ inline std::vector<std::string> sse_events(const std::string& body) {
     pos = end + 2;
   }
   return out;
+}
+
+// The "error" object of an OpenAI-shaped error response (and a test failure when there is none).
+inline nlohmann::json error_of(const httplib::Result& r) {
+  nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+  EXPECT_TRUE(j.is_object() && j.contains("error")) << r->body;
+  return j.is_object() && j.contains("error") ? j["error"] : nlohmann::json::object();
 }
 
 }  // namespace tessera::test_util
