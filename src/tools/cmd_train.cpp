@@ -5,7 +5,6 @@
 
 #include "cli_common.h"
 #include "tessera/tessera.h"
-#include "tessera/checkpoint/folders.h"
 #include "tessera/train/data_source.h"
 #include "tessera/train/trainer.h"
 
@@ -21,13 +20,11 @@ struct TrainArgs {
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   std::optional<int> threads;
-  int64_t stop_after = 0;
-  bool resume = false, quiet = false;
+  RunControl run;
 };
 
 int run_train(const TrainArgs& a) {
   json cfg = read_config(a.config);
-  TSR_CHECK(cfg.is_object(), Error, "config file '", a.config, "' must hold a JSON object");
   // Flags override the recipe; the effective recipe is what checkpoints and summary.json record.
   if (a.epochs) cfg["train"]["epochs"] = *a.epochs, cfg["train"]["steps"] = 0;
   if (a.steps) cfg["train"]["steps"] = *a.steps;
@@ -41,11 +38,11 @@ int run_train(const TrainArgs& a) {
   bool classification = cfg.value("task", std::string("classification")) == "classification";
   if (a.threads) set_num_threads(*a.threads);
   auto data = train::load_train_data(data_section.dump(), data_path, seed, classification);
-  train::Trainer trainer(cfg.dump(), data, a.out, {.resume = a.resume, .quiet = a.quiet, .stop_after_steps = a.stop_after});
+  train::Trainer trainer(cfg.dump(), data, a.out,
+                         {.resume = a.run.resume, .quiet = a.run.quiet, .stop_after_steps = a.run.stop_after});
   auto res = trainer.run();
   if (res.stop_reason == "interrupted") {
-    std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
-              << checkpoint::step_dir(a.out, res.steps) << "\n";
+    print_stopped(a.out, res.steps);
   } else {
     std::cout << "run finished (" << res.stop_reason << ", " << res.steps << " steps); summary: "
               << (fs::path(a.out) / "summary.json").string() << "\n";
@@ -67,10 +64,7 @@ Command add_train_command(CLI::App& app) {
   train->add_option("--lr", ta->lr, "override optimizer.lr");
   train->add_option("--seed", ta->seed, "override train.seed");
   train->add_option("--threads", ta->threads, "override train.threads (0 = all cores)");
-  train->add_flag("--resume", ta->resume, "continue from the newest checkpoint in --out");
-  train->add_flag("-q,--quiet", ta->quiet, "no progress output");
-  train->add_option("--stop-after", ta->stop_after,
-                    "checkpoint and exit after this step, as if interrupted (to test --resume)");
+  add_run_control(train, ta->run);
 
   return {train, [ta] { return run_train(*ta); }};
 }
