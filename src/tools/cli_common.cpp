@@ -38,6 +38,22 @@ void add_run_control(CLI::App* cmd, RunControl& rc) {
                   "checkpoint and exit after this step, as if interrupted (to test --resume)");
 }
 
+void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o) {
+  cmd->add_option("--steps", o.steps, "override train.steps");
+  cmd->add_option("--batch-size", o.batch_size, "override train.batch_size");
+  cmd->add_option("--lr", o.lr, "override optimizer.lr");
+  cmd->add_option("--seed", o.seed, "override train.seed");
+  cmd->add_option("--threads", o.threads, "override train.threads (0 = all cores)");
+}
+
+void apply_recipe_overrides(const RecipeOverrides& o, json& recipe) {
+  if (o.steps) recipe["train"]["steps"] = *o.steps;
+  if (o.batch_size) recipe["train"]["batch_size"] = *o.batch_size;
+  if (o.lr) recipe["optimizer"]["lr"] = *o.lr;
+  if (o.seed) recipe["train"]["seed"] = *o.seed;
+  if (o.threads) recipe["train"]["threads"] = *o.threads;
+}
+
 void print_stopped(const std::string& out_dir, int64_t steps) {
   std::cout << "stopped after step " << steps << " (--stop-after); continue with --resume from "
             << checkpoint::step_dir(out_dir, steps) << "\n";

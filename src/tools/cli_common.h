@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 namespace tessera::cli {
@@ -41,6 +42,18 @@ struct RunControl {
   bool resume = false, quiet = false;
 };
 void add_run_control(CLI::App* cmd, RunControl& rc);
+// --steps, --batch-size, --lr, --seed and --threads: the recipe overrides
+// that train and pretrain share (the effective recipe, overrides applied, is
+// what checkpoints and summary.json record).
+struct RecipeOverrides {
+  std::optional<int64_t> steps, batch_size;
+  std::optional<double> lr;
+  std::optional<uint64_t> seed;
+  std::optional<int> threads;
+};
+void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o);
+void apply_recipe_overrides(const RecipeOverrides& o, nlohmann::json& recipe);
+
 // After a run that --stop-after interrupted: where --resume continues from.
 void print_stopped(const std::string& out_dir, int64_t steps);
 

@@ -18,22 +18,17 @@ namespace {
 
 struct PretrainArgs {
   std::string config, data, out, tokenizer, objective;
-  std::optional<int64_t> steps, batch_size, eval_every;
-  std::optional<double> lr, peak_flops;
-  std::optional<uint64_t> seed;
-  std::optional<int> threads;
+  RecipeOverrides overrides;
+  std::optional<int64_t> eval_every;
+  std::optional<double> peak_flops;
   RunControl run;
 };
 
 int run_pretrain(const PretrainArgs& a) {
   json cfg = read_config(a.config);
   // Flags override the recipe; the effective recipe is what checkpoints and summary.json record.
-  if (a.steps) cfg["train"]["steps"] = *a.steps;
-  if (a.batch_size) cfg["train"]["batch_size"] = *a.batch_size;
+  apply_recipe_overrides(a.overrides, cfg);
   if (a.eval_every) cfg["train"]["eval_every"] = *a.eval_every;
-  if (a.lr) cfg["optimizer"]["lr"] = *a.lr;
-  if (a.seed) cfg["train"]["seed"] = *a.seed;
-  if (a.threads) cfg["train"]["threads"] = *a.threads;
   if (a.peak_flops) cfg["train"]["peak_flops"] = *a.peak_flops;
   if (!a.objective.empty()) cfg["objective"] = a.objective;
   lm::PretrainOptions o;
@@ -76,11 +71,7 @@ Command add_pretrain_command(CLI::App& app) {
                 "override the recipe's objective: causal (a GPT, next-token prediction) or mlm (a BERT, masked LM; "
                 "the model section is a BertConfig and the tokenizer needs [CLS] [SEP] [MASK] [PAD])")
       ->check(CLI::IsMember({"causal", "mlm"}));
-  p->add_option("--steps", a->steps, "override train.steps");
-  p->add_option("--batch-size", a->batch_size, "override train.batch_size");
-  p->add_option("--lr", a->lr, "override optimizer.lr");
-  p->add_option("--seed", a->seed, "override train.seed");
-  p->add_option("--threads", a->threads, "override train.threads (0 = all cores)");
+  add_recipe_overrides(p, a->overrides);
   p->add_option("--eval-every", a->eval_every, "override train.eval_every");
   p->add_option("--peak-flops", a->peak_flops, "peak FLOP/s for the MFU estimate (default 2.2e11: 2 cores x ~110 GFLOP/s)");
   add_run_control(p, a->run);
