@@ -63,18 +63,15 @@ void AtomicFile::write(const void* data, size_t n) {
     return;
   }
   // Big pieces (tensor data) bypass the buffer rather than being copied through it.
-  while (n > 0) {
-    ssize_t w = ::write(fd_, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("write");
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
+  write_all(p, n);
 }
 
 void AtomicFile::flush() {
-  const char* p = buffer_.data();
-  size_t n = buffer_.size();
+  write_all(buffer_.data(), buffer_.size());
+  buffer_.clear();
+}
+
+void AtomicFile::write_all(const char* p, size_t n) {
   while (n > 0) {
     ssize_t w = ::write(fd_, p, n);
     if (w < 0 && errno == EINTR) continue;
@@ -82,7 +79,6 @@ void AtomicFile::flush() {
     p += w;
     n -= static_cast<size_t>(w);
   }
-  buffer_.clear();
 }
 
 void AtomicFile::commit() {

@@ -5,6 +5,7 @@
 
 #include "io/json_reader.h"
 #include "tessera/core/error.h"
+#include "train/recipe_sections.h"
 
 namespace tessera::lm {
 
@@ -63,18 +64,12 @@ PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
   o.read("lr", r.lr);
   o.read("weight_decay", r.weight_decay);
   o.read("eps", r.eps);
-  std::vector<double> betas;
-  if (o.read("betas", betas)) {
-    TSR_CHECK(betas.size() == 2, Error, "recipe: 'optimizer.betas' must hold two numbers");
-    r.beta1 = betas[0], r.beta2 = betas[1];
-  }
+  train::read_betas(o, r.beta1, r.beta2);
   TSR_CHECK(r.lr > 0, Error, "recipe: 'optimizer.lr' must be positive, got ", r.lr);
 
   io::JsonReader s = top.section("schedule");
   s.known_keys({"type", "warmup_steps", "min_lr"});
-  s.read("type", r.schedule);
-  s.read("warmup_steps", r.warmup_steps);
-  s.read("min_lr", r.min_lr);
+  train::read_schedule_fields(s, r);
   TSR_CHECK(r.schedule == "constant" || r.schedule == "cosine" || r.schedule == "linear", Error,
             "recipe: 'schedule.type' must be cosine, linear or constant, got \"", r.schedule, "\"");
   TSR_CHECK(r.warmup_steps >= 0 && r.min_lr >= 0, Error, "recipe: schedule.warmup_steps and min_lr must be >= 0");
@@ -82,32 +77,19 @@ PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
   io::JsonReader t = top.section("train");
   t.known_keys({"steps", "batch_size", "seq_len", "grad_accum", "clip_grad_norm", "eval_every", "eval_batches",
                 "log_every", "seed", "threads", "peak_flops", "checkpoint"});
-  t.read("steps", r.steps);
-  t.read("batch_size", r.batch_size);
+  train::read_loop_fields(t, r);
   t.read("seq_len", r.seq_len);
-  t.read("grad_accum", r.grad_accum);
-  t.read("clip_grad_norm", r.clip_grad_norm);
-  t.read("eval_every", r.eval_every);
   t.read("eval_batches", r.eval_batches);
-  t.read("log_every", r.log_every);
-  t.read("seed", r.seed);
-  t.read("threads", r.threads);
   t.read("peak_flops", r.peak_flops);
   TSR_CHECK(r.steps > 0, Error, "recipe: 'train.steps' must be positive, got ", r.steps);
   TSR_CHECK(r.batch_size > 0, Error, "recipe: 'train.batch_size' must be positive, got ", r.batch_size);
   TSR_CHECK(r.seq_len >= 0, Error, "recipe: 'train.seq_len' must be >= 0, got ", r.seq_len);
-  TSR_CHECK(r.grad_accum > 0, Error, "recipe: 'train.grad_accum' must be positive, got ", r.grad_accum);
   TSR_CHECK(r.clip_grad_norm >= 0, Error, "recipe: 'train.clip_grad_norm' must be >= 0, got ", r.clip_grad_norm);
   TSR_CHECK(r.eval_every >= 0 && r.eval_batches > 0, Error,
             "recipe: 'train.eval_every' must be >= 0 and 'train.eval_batches' positive");
-  TSR_CHECK(r.log_every > 0, Error, "recipe: 'train.log_every' must be positive, got ", r.log_every);
-  TSR_CHECK(r.threads >= 0, Error, "recipe: 'train.threads' must be >= 0, got ", r.threads);
+  train::check_loop_fields(t, r);
   TSR_CHECK(r.peak_flops >= 0, Error, "recipe: 'train.peak_flops' must be >= 0, got ", r.peak_flops);
-  if (t.has("checkpoint")) {
-    io::JsonReader c = t.section("checkpoint");
-    c.known_keys({"every", "keep_last"});
-    c.read("every", r.checkpoint_every);
-    c.read("keep_last", r.keep_last);
+  if (train::read_checkpoint_section(t, r)) {
     TSR_CHECK(r.checkpoint_every >= 0 && r.keep_last >= 1, Error,
               "recipe: 'train.checkpoint.every' must be >= 0 and 'keep_last' >= 1");
   }

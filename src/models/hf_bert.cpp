@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json_reader.h"
 #include "tessera/core/error.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/io/safetensors.h"
@@ -70,12 +71,7 @@ std::string BertConfig::to_json() const {
 }
 
 BertConfig BertConfig::from_json(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("BertConfig: '") + origin + "' is not valid JSON: " + e.what());
-  }
+  const json j = io::parse_json(text, std::string("BertConfig: '") + origin + "' is not valid JSON: ");
   TSR_CHECK(j.is_object(), Error, "BertConfig: '", origin, "' must hold a JSON object");
   auto present = [&](const char* key) { return j.contains(key) && !j[key].is_null(); };
   auto integer = [&](const char* key, int64_t& field) {

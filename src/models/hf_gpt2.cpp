@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tessera/autograd/grad_mode.h"
+#include "io/json_reader.h"
 #include "tessera/core/error.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/io/safetensors.h"
@@ -35,12 +36,7 @@ bool is_conv1d_weight(const std::string& name) {
 }  // namespace
 
 GPTConfig gpt2_config_from_hf(const std::string& text, const std::string& origin) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("HF GPT-2: '") + origin + "' is not valid JSON: " + e.what());
-  }
+  const json j = io::parse_json(text, std::string("HF GPT-2: '") + origin + "' is not valid JSON: ");
   TSR_CHECK(j.is_object(), Error, "HF GPT-2: '", origin, "' must hold a JSON object");
   auto integer = [&](const char* key, bool required, int64_t fallback) -> int64_t {
     if (!j.contains(key) || j[key].is_null()) {

@@ -15,24 +15,18 @@
 
 namespace tessera::nn {
 
-Linear::Linear(const LinearOptions& o)
-    : Module("Linear"),
-      options(o),
-      weight(register_parameter("weight", empty({o.out_features, o.in_features}))),
-      bias(register_parameter("bias", o.bias ? empty({o.out_features}) : Tensor())) {
-  TSR_CHECK(o.in_features >= 0 && o.out_features >= 0, ShapeError, "Linear: negative features (", o.in_features, ", ",
-            o.out_features, ")");
-  reset_parameters();
-}
+Linear::Linear(const LinearOptions& o) : Linear(o, nullptr) {}
 
-Linear::Linear(const LinearOptions& o, Generator& init_gen)
+Linear::Linear(const LinearOptions& o, Generator& init_gen) : Linear(o, &init_gen) {}
+
+Linear::Linear(const LinearOptions& o, Generator* init_gen)
     : Module("Linear"),
       options(o),
       weight(register_parameter("weight", empty({o.out_features, o.in_features}))),
       bias(register_parameter("bias", o.bias ? empty({o.out_features}) : Tensor())) {
   TSR_CHECK(o.in_features >= 0 && o.out_features >= 0, ShapeError, "Linear: negative features (", o.in_features, ", ",
             o.out_features, ")");
-  reset_parameters(&init_gen);
+  reset_parameters(init_gen);
 }
 
 void Linear::reset_parameters(Generator* gen) {

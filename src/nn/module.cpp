@@ -62,14 +62,21 @@ static std::string join(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
-NamedTensors Module::named_parameters(bool recurse) const {
+// named_parameters and named_buffers: the defined tensors of `slots`, then
+// (recurse) each child's, from of_child(child), under "<child name>.".
+template <class Slots, class Children, class OfChild>
+static NamedTensors collect_named(const Slots& slots, const Children& children, bool recurse, OfChild of_child) {
   NamedTensors out;
-  for (auto& s : params_)
+  for (auto& s : slots)
     if (s->value.defined()) out.emplace_back(s->name, s->value);
   if (recurse)
-    for (auto& [cn, child] : children_)
-      for (auto& [n, t] : child->named_parameters(true)) out.emplace_back(join(cn, n), t);
+    for (auto& [cn, child] : children)
+      for (auto& [n, t] : of_child(*child)) out.emplace_back(join(cn, n), t);
   return out;
+}
+
+NamedTensors Module::named_parameters(bool recurse) const {
+  return collect_named(params_, children_, recurse, [](const Module& m) { return m.named_parameters(true); });
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -82,13 +89,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 }
 
 NamedTensors Module::named_buffers(bool recurse) const {
-  NamedTensors out;
-  for (auto& s : buffers_)
-    if (s->value.defined()) out.emplace_back(s->name, s->value);
-  if (recurse)
-    for (auto& [cn, child] : children_)
-      for (auto& [n, t] : child->named_buffers(true)) out.emplace_back(join(cn, n), t);
-  return out;
+  return collect_named(buffers_, children_, recurse, [](const Module& m) { return m.named_buffers(true); });
 }
 
 std::vector<std::pair<std::string, Module*>> Module::named_modules() {

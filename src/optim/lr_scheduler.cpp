@@ -70,22 +70,16 @@ void StatefulScheduler::save(const std::string& path) const {
 
 void StatefulScheduler::load(const std::string& path) {
   detail::StateFile f = detail::read_state_file(path, kMagic, kVersion, kWhat);
-  SchedulerState st;
-  try {
-    nlohmann::json h = nlohmann::json::parse(f.header);
-    st.type = h.at("type").get<std::string>();
-    for (const auto& [k, arr] : h.at("values").items()) {
-      auto& out = st.values[k];
-      for (const auto& v : arr) out.push_back(decode(v));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(::tessera::detail::concat(kWhat, " file '", path, "': malformed header: ", e.what()));
-  }
-  try {
-    load_state_dict(st);
-  } catch (const Error& e) {
-    throw Error(::tessera::detail::concat(kWhat, " file '", path, "': ", e.what()));
-  }
+  detail::decode_and_apply<SchedulerState>(
+      path, kWhat, f,
+      [](const nlohmann::json& h, SchedulerState& st) {
+        st.type = h.at("type").get<std::string>();
+        for (const auto& [k, arr] : h.at("values").items()) {
+          auto& out = st.values[k];
+          for (const auto& v : arr) out.push_back(decode(v));
+        }
+      },
+      [this](const SchedulerState& st) { load_state_dict(st); });
 }
 
 // ---- LRScheduler ----

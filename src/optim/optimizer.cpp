@@ -180,39 +180,33 @@ void Optimizer::save(const std::string& path) const {
 void Optimizer::load(const std::string& path) {
   using nlohmann::json;
   detail::StateFile f = detail::read_state_file(path, kMagic, kVersion, kWhat);
-  OptimizerState st;
-  try {
-    json h = json::parse(f.header);
-    st.type = h.at("type").get<std::string>();
-    for (const auto& g : h.at("groups")) {
-      st.groups.push_back({g.at("name").get<std::string>(), g.at("params").get<std::vector<int64_t>>(),
-                           g.at("options").get<std::map<std::string, double>>()});
-    }
-    for (const auto& s : h.at("state")) {
-      ParamState ps{s.at("step").get<int64_t>(), {}};
-      for (const auto& [name, b] : s.at("buffers").items()) {
-        const DType dt = dtype_from_name(b.at("dtype").get<std::string>());
-        const Shape shape = b.at("shape").get<Shape>();
-        const uint64_t off = b.at("offset").get<uint64_t>();
-        const uint64_t nbytes = b.at("nbytes").get<uint64_t>();
-        TSR_CHECK(nbytes == static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dt), Error, kWhat, " file '", path,
-                  "': buffer '", name, "' of ", shape_str(shape), " claims ", nbytes, " bytes");
-        TSR_CHECK(off <= f.data.size() && nbytes <= f.data.size() - off, Error, kWhat, " file '", path,
-                  "': truncated (buffer '", name, "' ends at byte ", off + nbytes, " of ", f.data.size(), ")");
-        Tensor t = empty(shape, {.dtype = dt});
-        if (nbytes) std::memcpy(t.raw_data(), f.data.data() + off, nbytes);
-        ps.buffers[name] = t;
-      }
-      st.state.push_back(std::move(ps));
-    }
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(::tessera::detail::concat(kWhat, " file '", path, "': malformed header: ", e.what()));
-  }
-  try {
-    load_state_dict(st);
-  } catch (const Error& e) {
-    throw Error(::tessera::detail::concat(kWhat, " file '", path, "': ", e.what()));
-  }
+  detail::decode_and_apply<OptimizerState>(
+      path, kWhat, f,
+      [&](const json& h, OptimizerState& st) {
+        st.type = h.at("type").get<std::string>();
+        for (const auto& g : h.at("groups")) {
+          st.groups.push_back({g.at("name").get<std::string>(), g.at("params").get<std::vector<int64_t>>(),
+                               g.at("options").get<std::map<std::string, double>>()});
+        }
+        for (const auto& s : h.at("state")) {
+          ParamState ps{s.at("step").get<int64_t>(), {}};
+          for (const auto& [name, b] : s.at("buffers").items()) {
+            const DType dt = dtype_from_name(b.at("dtype").get<std::string>());
+            const Shape shape = b.at("shape").get<Shape>();
+            const uint64_t off = b.at("offset").get<uint64_t>();
+            const uint64_t nbytes = b.at("nbytes").get<uint64_t>();
+            TSR_CHECK(nbytes == static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dt), Error, kWhat,
+                      " file '", path, "': buffer '", name, "' of ", shape_str(shape), " claims ", nbytes, " bytes");
+            TSR_CHECK(off <= f.data.size() && nbytes <= f.data.size() - off, Error, kWhat, " file '", path,
+                      "': truncated (buffer '", name, "' ends at byte ", off + nbytes, " of ", f.data.size(), ")");
+            Tensor t = empty(shape, {.dtype = dt});
+            if (nbytes) std::memcpy(t.raw_data(), f.data.data() + off, nbytes);
+            ps.buffers[name] = t;
+          }
+          st.state.push_back(std::move(ps));
+        }
+      },
+      [this](const OptimizerState& st) { load_state_dict(st); });
 }
 
 }  // namespace tessera::optim

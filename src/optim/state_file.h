@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "tessera/core/error.h"
+
 namespace tessera::optim::detail {
 
 struct StateFile {
@@ -23,5 +27,24 @@ void write_state_file(const std::string& path, const char (&magic)[9], uint32_t 
 // Throws tessera::Error naming the path when the file is missing, has the
 // wrong magic, a version newer than `max_version`, or is truncated.
 StateFile read_state_file(const std::string& path, const char (&magic)[9], uint32_t max_version, const char* what);
+
+// The shared tail of Optimizer::load and StatefulScheduler::load: `decode`
+// fills the state from the parsed header (a missing key or wrong type is
+// "<what> file '<path>': malformed header: ..."), then `apply` loads it, and
+// an Error it throws is prefixed with the same "<what> file '<path>': ".
+template <class State, class Decode, class Apply>
+void decode_and_apply(const std::string& path, const char* what, const StateFile& f, Decode decode, Apply apply) {
+  State st;
+  try {
+    decode(nlohmann::json::parse(f.header), st);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(::tessera::detail::concat(what, " file '", path, "': malformed header: ", e.what()));
+  }
+  try {
+    apply(st);
+  } catch (const Error& e) {
+    throw Error(::tessera::detail::concat(what, " file '", path, "': ", e.what()));
+  }
+}
 
 }  // namespace tessera::optim::detail

@@ -32,14 +32,7 @@ ByteLevelBPE::ByteLevelBPE(std::vector<std::string> vocab, std::vector<std::pair
                            std::vector<std::pair<std::string, int32_t>> specials, std::string source)
     : vocab_(std::move(vocab)), merges_(std::move(merges)), specials_(std::move(specials)) {
   const auto n = static_cast<int32_t>(vocab_.size());
-  std::vector<bool> is_special(vocab_.size(), false);
-  for (const auto& [text, id] : specials_) {
-    TSR_CHECK(id >= 0 && id < n, Error, source, ": special token '", detail::printable(text), "' has id ", id,
-              " outside the vocabulary [0, ", n, ")");
-    TSR_CHECK(!text.empty(), Error, source, ": special token ", id, " is empty");
-    is_special[id] = true;
-    vocab_[id] = text;
-  }
+  const std::vector<bool> is_special = place_specials(vocab_, specials_, source);
   // Byte strings -> ids of ordinary tokens: merge results are found by spelling.
   auto& id_of = id_of_;
   id_of.reserve(vocab_.size());

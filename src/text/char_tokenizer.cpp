@@ -39,14 +39,7 @@ CharTokenizer::CharTokenizer(std::vector<std::string> vocab, std::vector<std::pa
                              std::string source)
     : vocab_(std::move(vocab)), specials_(std::move(specials)) {
   const auto n = static_cast<int32_t>(vocab_.size());
-  std::vector<bool> is_special(vocab_.size(), false);
-  for (const auto& [text, id] : specials_) {
-    TSR_CHECK(id >= 0 && id < n, Error, source, ": special token '", detail::printable(text), "' has id ", id,
-              " outside the vocabulary [0, ", n, ")");
-    TSR_CHECK(!text.empty(), Error, source, ": special token ", id, " is empty");
-    is_special[id] = true;
-    vocab_[id] = text;
-  }
+  const std::vector<bool> is_special = place_specials(vocab_, specials_, source);
   ascii_.fill(-1);
   for (int32_t id = 0; id < n; ++id) {
     if (is_special[id]) continue;

@@ -132,4 +132,19 @@ std::optional<int32_t> find_special(const std::vector<std::pair<std::string, int
   return std::nullopt;
 }
 
+std::vector<bool> place_specials(std::vector<std::string>& vocab,
+                                 const std::vector<std::pair<std::string, int32_t>>& specials,
+                                 const std::string& source) {
+  const auto n = static_cast<int32_t>(vocab.size());
+  std::vector<bool> is_special(vocab.size(), false);
+  for (const auto& [text, id] : specials) {
+    TSR_CHECK(id >= 0 && id < n, Error, source, ": special token '", detail::printable(text), "' has id ", id,
+              " outside the vocabulary [0, ", n, ")");
+    TSR_CHECK(!text.empty(), Error, source, ": special token ", id, " is empty");
+    is_special[id] = true;
+    vocab[id] = text;
+  }
+  return is_special;
+}
+
 }  // namespace tessera::text

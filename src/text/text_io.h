@@ -40,6 +40,13 @@ std::string decode_ids(const std::vector<std::string>& vocab, const std::vector<
 std::optional<int32_t> find_special(const std::vector<std::pair<std::string, int32_t>>& specials,
                                     std::string_view text);
 
+// Writes each special token's text into vocab[id] and returns which ids are
+// special; an id outside the vocabulary or an empty text is an Error naming
+// `source`. Shared by the BPE and character tokenizers' constructors.
+std::vector<bool> place_specials(std::vector<std::string>& vocab,
+                                 const std::vector<std::pair<std::string, int32_t>>& specials,
+                                 const std::string& source);
+
 // The first special token at or after `from` (longest on a tie); len == 0 and
 // pos == text.size() when there is none.
 struct SpecialHit {

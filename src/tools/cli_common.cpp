@@ -4,8 +4,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
+#include "tessera/checkpoint/folders.h"
 #include "tessera/core/error.h"
 
 namespace fs = std::filesystem;
@@ -18,12 +20,43 @@ json read_config(const std::string& path) {
   TSR_CHECK(in.good(), Error, "cannot read config file '", path, "'");
   std::stringstream ss;
   ss << in.rdbuf();
+  json cfg;
   try {
-    return json::parse(ss.str());
+    cfg = json::parse(ss.str());
   } catch (const json::exception& e) {
     // nlohmann's message holds the line and column.
     throw Error("config file '" + path + "' is not valid JSON: " + e.what());
   }
+  TSR_CHECK(cfg.is_object(), Error, "config file '", path, "' must hold a JSON object");
+  return cfg;
+}
+
+void add_run_control(CLI::App* cmd, RunControl& rc) {
+  cmd->add_flag("--resume", rc.resume, "continue from the newest checkpoint in --out");
+  cmd->add_flag("-q,--quiet", rc.quiet, "no progress output");
+  cmd->add_option("--stop-after", rc.stop_after,
+                  "checkpoint and exit after this step, as if interrupted (to test --resume)");
+}
+
+void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o) {
+  cmd->add_option("--steps", o.steps, "override train.steps");
+  cmd->add_option("--batch-size", o.batch_size, "override train.batch_size");
+  cmd->add_option("--lr", o.lr, "override optimizer.lr");
+  cmd->add_option("--seed", o.seed, "override train.seed");
+  cmd->add_option("--threads", o.threads, "override train.threads (0 = all cores)");
+}
+
+void apply_recipe_overrides(const RecipeOverrides& o, json& recipe) {
+  if (o.steps) recipe["train"]["steps"] = *o.steps;
+  if (o.batch_size) recipe["train"]["batch_size"] = *o.batch_size;
+  if (o.lr) recipe["optimizer"]["lr"] = *o.lr;
+  if (o.seed) recipe["train"]["seed"] = *o.seed;
+  if (o.threads) recipe["train"]["threads"] = *o.threads;
+}
+
+void print_stopped(const std::string& out_dir, int64_t steps) {
+  std::cout << "stopped after step " << steps << " (--stop-after); continue with --resume from "
+            << checkpoint::step_dir(out_dir, steps) << "\n";
 }
 
 std::string resolve_data(const std::string& flag, const json& data_section) {

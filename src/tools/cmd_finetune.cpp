@@ -6,7 +6,6 @@
 #include <optional>
 
 #include "cli_common.h"
-#include "tessera/checkpoint/folders.h"
 #include "tessera/train/finetune.h"
 
 using nlohmann::json;
@@ -23,8 +22,8 @@ struct FinetuneArgs {
   std::optional<double> head_dropout, lora_alpha, lora_dropout, lr, weight_decay, warmup, clip_grad_norm;
   std::optional<uint64_t> seed;
   std::optional<int> threads;
-  int64_t stop_after = 0;
-  bool from_scratch = false, merge = false, quiet = false, resume = false;
+  RunControl run;
+  bool from_scratch = false, merge = false;
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -41,7 +40,6 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 int run_finetune(const FinetuneArgs& a) {
   json cfg = a.config.empty() ? json::object() : read_config(a.config);
-  TSR_CHECK(cfg.is_object(), Error, "config file '", a.config, "' must hold a JSON object");
   auto set = [&cfg](const char* key, const auto& v) {
     if (v) cfg[key] = *v;
   };
@@ -58,10 +56,10 @@ int run_finetune(const FinetuneArgs& a) {
   if (a.from_scratch) cfg["from_scratch"] = true;
   if (a.merge) cfg["merge"] = true;
   auto c = train::FinetuneConfig::from_json(cfg.dump(), a.config.empty() ? "flags" : a.config);
-  auto r = train::finetune(c, a.out, {.quiet = a.quiet, .resume = a.resume, .stop_after_steps = a.stop_after});
+  auto r = train::finetune(c, a.out,
+                           {.quiet = a.run.quiet, .resume = a.run.resume, .stop_after_steps = a.run.stop_after});
   if (r.stop_reason == "interrupted") {
-    std::cout << "stopped after step " << r.steps << " (--stop-after); continue with --resume from "
-              << checkpoint::step_dir(a.out, r.steps) << "\n";
+    print_stopped(a.out, r.steps);
     return 0;
   }
   std::cout << "dev accuracy " << r.dev_accuracy << ", macro F1 " << r.dev_macro_f1 << ", trainable parameters "
@@ -114,10 +112,7 @@ Command add_finetune_command(CLI::App& app) {
   f->add_option("--best-metric", a->best_metric, "dev metric that picks the epoch model/ keeps: accuracy (default), "
                 "macro_f1 or loss")
       ->check(CLI::IsMember({"accuracy", "macro_f1", "loss"}));
-  f->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
-  f->add_option("--stop-after", a->stop_after,
-                "checkpoint and exit after this step, as if interrupted (to test --resume)");
-  f->add_flag("-q,--quiet", a->quiet, "no progress output");
+  add_run_control(f, a->run);
   return {f, [a] { return run_finetune(*a); }};
 }
 

@@ -9,7 +9,6 @@
 #include "tessera/lm/pretrain.h"
 #include "tessera/text/shards.h"
 #include "tessera/text/tokenizer.h"
-#include "tessera/checkpoint/folders.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -19,30 +18,23 @@ namespace {
 
 struct PretrainArgs {
   std::string config, data, out, tokenizer, objective;
-  std::optional<int64_t> steps, batch_size, eval_every;
-  std::optional<double> lr, peak_flops;
-  std::optional<uint64_t> seed;
-  std::optional<int> threads;
-  int64_t stop_after = 0;
-  bool resume = false, quiet = false;
+  RecipeOverrides overrides;
+  std::optional<int64_t> eval_every;
+  std::optional<double> peak_flops;
+  RunControl run;
 };
 
 int run_pretrain(const PretrainArgs& a) {
   json cfg = read_config(a.config);
-  TSR_CHECK(cfg.is_object(), Error, "config file '", a.config, "' must hold a JSON object");
   // Flags override the recipe; the effective recipe is what checkpoints and summary.json record.
-  if (a.steps) cfg["train"]["steps"] = *a.steps;
-  if (a.batch_size) cfg["train"]["batch_size"] = *a.batch_size;
+  apply_recipe_overrides(a.overrides, cfg);
   if (a.eval_every) cfg["train"]["eval_every"] = *a.eval_every;
-  if (a.lr) cfg["optimizer"]["lr"] = *a.lr;
-  if (a.seed) cfg["train"]["seed"] = *a.seed;
-  if (a.threads) cfg["train"]["threads"] = *a.threads;
   if (a.peak_flops) cfg["train"]["peak_flops"] = *a.peak_flops;
   if (!a.objective.empty()) cfg["objective"] = a.objective;
   lm::PretrainOptions o;
-  o.resume = a.resume;
-  o.quiet = a.quiet;
-  o.stop_after_steps = a.stop_after;
+  o.resume = a.run.resume;
+  o.quiet = a.run.quiet;
+  o.stop_after_steps = a.run.stop_after;
   if (!a.tokenizer.empty()) {
     // Its canonical form goes beside the run; its fingerprint must match the shards'.
     auto tok = text::load_tokenizer(a.tokenizer);
@@ -54,8 +46,7 @@ int run_pretrain(const PretrainArgs& a) {
   }
   auto res = lm::pretrain(cfg.dump(), a.data, a.out, o);
   if (res.stop_reason == "interrupted") {
-    std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
-              << checkpoint::step_dir(a.out, res.steps) << "\n";
+    print_stopped(a.out, res.steps);
   } else {
     std::cout << "pretraining finished (" << res.steps << " steps, train loss " << res.train_loss;
     if (res.val_loss) std::cout << ", val loss " << *res.val_loss;
@@ -80,17 +71,10 @@ Command add_pretrain_command(CLI::App& app) {
                 "override the recipe's objective: causal (a GPT, next-token prediction) or mlm (a BERT, masked LM; "
                 "the model section is a BertConfig and the tokenizer needs [CLS] [SEP] [MASK] [PAD])")
       ->check(CLI::IsMember({"causal", "mlm"}));
-  p->add_option("--steps", a->steps, "override train.steps");
-  p->add_option("--batch-size", a->batch_size, "override train.batch_size");
-  p->add_option("--lr", a->lr, "override optimizer.lr");
-  p->add_option("--seed", a->seed, "override train.seed");
-  p->add_option("--threads", a->threads, "override train.threads (0 = all cores)");
+  add_recipe_overrides(p, a->overrides);
   p->add_option("--eval-every", a->eval_every, "override train.eval_every");
   p->add_option("--peak-flops", a->peak_flops, "peak FLOP/s for the MFU estimate (default 2.2e11: 2 cores x ~110 GFLOP/s)");
-  p->add_flag("--resume", a->resume, "continue from the newest checkpoint in --out");
-  p->add_flag("-q,--quiet", a->quiet, "no progress output");
-  p->add_option("--stop-after", a->stop_after,
-                "checkpoint and exit after this step, as if interrupted (to test --resume)");
+  add_run_control(p, a->run);
   return {p, [a] { return run_pretrain(*a); }};
 }
 

@@ -5,7 +5,6 @@
 
 #include "cli_common.h"
 #include "tessera/tessera.h"
-#include "tessera/checkpoint/folders.h"
 #include "tessera/train/data_source.h"
 #include "tessera/train/trainer.h"
 
@@ -17,35 +16,27 @@ namespace {
 
 struct TrainArgs {
   std::string config, data, out;
-  std::optional<int64_t> epochs, steps, batch_size;
-  std::optional<double> lr;
-  std::optional<uint64_t> seed;
-  std::optional<int> threads;
-  int64_t stop_after = 0;
-  bool resume = false, quiet = false;
+  std::optional<int64_t> epochs;
+  RecipeOverrides overrides;
+  RunControl run;
 };
 
 int run_train(const TrainArgs& a) {
   json cfg = read_config(a.config);
-  TSR_CHECK(cfg.is_object(), Error, "config file '", a.config, "' must hold a JSON object");
   // Flags override the recipe; the effective recipe is what checkpoints and summary.json record.
   if (a.epochs) cfg["train"]["epochs"] = *a.epochs, cfg["train"]["steps"] = 0;
-  if (a.steps) cfg["train"]["steps"] = *a.steps;
-  if (a.batch_size) cfg["train"]["batch_size"] = *a.batch_size;
-  if (a.lr) cfg["optimizer"]["lr"] = *a.lr;
-  if (a.seed) cfg["train"]["seed"] = *a.seed;
-  if (a.threads) cfg["train"]["threads"] = *a.threads;
+  apply_recipe_overrides(a.overrides, cfg);
   json data_section = cfg.value("data", json::object());
   std::string data_path = resolve_data(a.data, data_section);
   uint64_t seed = cfg.contains("train") ? cfg["train"].value("seed", uint64_t{0}) : 0;
   bool classification = cfg.value("task", std::string("classification")) == "classification";
-  if (a.threads) set_num_threads(*a.threads);
+  if (a.overrides.threads) set_num_threads(*a.overrides.threads);
   auto data = train::load_train_data(data_section.dump(), data_path, seed, classification);
-  train::Trainer trainer(cfg.dump(), data, a.out, {.resume = a.resume, .quiet = a.quiet, .stop_after_steps = a.stop_after});
+  train::Trainer trainer(cfg.dump(), data, a.out,
+                         {.resume = a.run.resume, .quiet = a.run.quiet, .stop_after_steps = a.run.stop_after});
   auto res = trainer.run();
   if (res.stop_reason == "interrupted") {
-    std::cout << "stopped after step " << res.steps << " (--stop-after); continue with --resume from "
-              << checkpoint::step_dir(a.out, res.steps) << "\n";
+    print_stopped(a.out, res.steps);
   } else {
     std::cout << "run finished (" << res.stop_reason << ", " << res.steps << " steps); summary: "
               << (fs::path(a.out) / "summary.json").string() << "\n";
@@ -62,15 +53,8 @@ Command add_train_command(CLI::App& app) {
   train->add_option("-d,--data", ta->data, "data folder (idx) or table file (csv); default: $TESSERA_DATA");
   train->add_option("-o,--out", ta->out, "output folder: metrics.jsonl, summary.json, checkpoints/")->required();
   train->add_option("--epochs", ta->epochs, "override train.epochs (and clear train.steps)");
-  train->add_option("--steps", ta->steps, "override train.steps");
-  train->add_option("--batch-size", ta->batch_size, "override train.batch_size");
-  train->add_option("--lr", ta->lr, "override optimizer.lr");
-  train->add_option("--seed", ta->seed, "override train.seed");
-  train->add_option("--threads", ta->threads, "override train.threads (0 = all cores)");
-  train->add_flag("--resume", ta->resume, "continue from the newest checkpoint in --out");
-  train->add_flag("-q,--quiet", ta->quiet, "no progress output");
-  train->add_option("--stop-after", ta->stop_after,
-                    "checkpoint and exit after this step, as if interrupted (to test --resume)");
+  add_recipe_overrides(train, ta->overrides);
+  add_run_control(train, ta->run);
 
   return {train, [ta] { return run_train(*ta); }};
 }

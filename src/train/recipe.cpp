@@ -1,6 +1,7 @@
 // Recipe parsing with key checks (io/json_reader.h), so typos in a config
 // file are errors.
 #include "train/recipe.h"
+#include "train/recipe_sections.h"
 
 #include "io/json_reader.h"
 #include "tessera/core/error.h"
@@ -26,20 +27,14 @@ Recipe parse_recipe(const std::string& json_text) {
   o.read("momentum", r.momentum);
   o.read("nesterov", r.nesterov);
   o.read("eps", r.eps);
-  std::vector<double> betas;
-  if (o.read("betas", betas)) {
-    TSR_CHECK(betas.size() == 2, Error, "config: 'optimizer.betas' must hold two numbers");
-    r.beta1 = betas[0], r.beta2 = betas[1];
-  }
+  read_betas(o, r.beta1, r.beta2);
   TSR_CHECK(r.optimizer == "sgd" || r.optimizer == "adam" || r.optimizer == "adamw", Error,
             "config: 'optimizer.type' must be sgd, adam or adamw, got \"", r.optimizer, "\"");
   TSR_CHECK(r.lr > 0, Error, "config: 'optimizer.lr' must be positive, got ", r.lr);
 
   io::JsonReader s = top.section("schedule");
   s.known_keys({"type", "warmup_steps", "min_lr", "step_size", "gamma"});
-  s.read("type", r.schedule);
-  s.read("warmup_steps", r.warmup_steps);
-  s.read("min_lr", r.min_lr);
+  read_schedule_fields(s, r);
   s.read("step_size", r.step_size);
   s.read("gamma", r.gamma);
   TSR_CHECK(r.schedule == "constant" || r.schedule == "cosine" || r.schedule == "linear" || r.schedule == "step",
@@ -48,22 +43,13 @@ Recipe parse_recipe(const std::string& json_text) {
   io::JsonReader t = top.section("train");
   t.known_keys({"epochs", "steps", "batch_size", "eval_batch_size", "grad_accum", "clip_grad_norm", "eval_every",
                 "log_every", "seed", "threads", "early_stopping", "checkpoint"});
+  read_loop_fields(t, r);
   t.read("epochs", r.epochs);
-  t.read("steps", r.steps);
-  t.read("batch_size", r.batch_size);
   t.read("eval_batch_size", r.eval_batch_size);
-  t.read("grad_accum", r.grad_accum);
-  t.read("clip_grad_norm", r.clip_grad_norm);
-  t.read("eval_every", r.eval_every);
-  t.read("log_every", r.log_every);
-  t.read("seed", r.seed);
-  t.read("threads", r.threads);
   TSR_CHECK(r.epochs > 0 || r.steps > 0, Error, "config: 'train.epochs' or 'train.steps' must be positive");
   TSR_CHECK(r.batch_size > 0 && r.eval_batch_size > 0, Error, "config: batch sizes must be positive, got ",
             r.batch_size, " and ", r.eval_batch_size);
-  TSR_CHECK(r.grad_accum > 0, Error, "config: 'train.grad_accum' must be positive, got ", r.grad_accum);
-  TSR_CHECK(r.log_every > 0, Error, "config: 'train.log_every' must be positive, got ", r.log_every);
-  TSR_CHECK(r.threads >= 0, Error, "config: 'train.threads' must be >= 0, got ", r.threads);
+  check_loop_fields(t, r);
   if (t.has("early_stopping")) {
     io::JsonReader e = t.section("early_stopping");
     e.known_keys({"metric", "mode", "patience"});
@@ -73,12 +59,7 @@ Recipe parse_recipe(const std::string& json_text) {
     TSR_CHECK(r.early_mode.empty() || r.early_mode == "min" || r.early_mode == "max", Error,
               "config: 'train.early_stopping.mode' must be min or max, got \"", r.early_mode, "\"");
   }
-  if (t.has("checkpoint")) {
-    io::JsonReader c = t.section("checkpoint");
-    c.known_keys({"every", "keep_last"});
-    c.read("every", r.checkpoint_every);
-    c.read("keep_last", r.keep_last);
-  }
+  read_checkpoint_section(t, r);
   return r;
 }
 

@@ -38,6 +38,8 @@ class AtomicFile {
 
  private:
   void flush();
+  // write(2) until all n bytes are out (retrying short writes and EINTR).
+  void write_all(const char* p, size_t n);
   [[noreturn]] void fail(const char* step) const;
 
   std::string path_;

@@ -45,6 +45,8 @@ class Linear : public Module {
   Generator& lora_generator() { return lora_gen_; }     // the adapter's dropout stream (checkpoints)
 
  private:
+  // Both public constructors: init_gen null draws from the default generator.
+  Linear(const LinearOptions& o, Generator* init_gen);
   std::shared_ptr<Linear> lora_A_, lora_B_;
   double lora_scaling_ = 0.0;
   double lora_dropout_ = 0.0;
