@@ -69,10 +69,10 @@ class Finetune : public ::testing::Test {
     fs::create_directories(dir_);
     threads_ = get_num_threads();
     // A tiny GPT base (dropout 0.1, so the dropout streams matter) and labeled text.
-    compat::prepare_corpus(dir_ / "corpus", (dir_ / "shards").string());
+    train_test::prepare_corpus(dir_ / "corpus", (dir_ / "shards").string());
     lm::PretrainOptions po;
     po.quiet = true;
-    lm::pretrain(compat::pretrain_recipe().dump(), (dir_ / "shards").string(), (dir_ / "base").string(), po);
+    lm::pretrain(train_test::pretrain_recipe().dump(), (dir_ / "shards").string(), (dir_ / "base").string(), po);
     write_noisy_labeled(dir_ / "train.tsv", 40, 1);
     write_noisy_labeled(dir_ / "dev.tsv", 24, 2);
   }

@@ -1,5 +1,6 @@
-// Small deterministic data for the training tests: separable blobs, labeled
-// text and char-tokenized shards, the same on every machine.
+// A small deterministic base model's data for the fine-tuning tests: a
+// char-tokenized corpus as shards and a tiny GPT pretraining recipe, the same
+// on every machine.
 #pragma once
 #include <filesystem>
 #include <fstream>
@@ -10,41 +11,8 @@
 #include "tessera/tessera.h"
 #include "tessera/text/char_tokenizer.h"
 #include "tessera/text/shards.h"
-#include "tessera/train/trainer.h"
 
-namespace compat {
-
-inline std::shared_ptr<tessera::data::TensorDataset> blobs(int64_t n, uint64_t seed) {
-  using namespace tessera;
-  Generator g(seed);
-  Tensor x = randn({n, 4}, g);
-  std::vector<int64_t> y(n);
-  auto xv = x.to_vector<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    y[i] = i % 2;
-    for (int64_t f = 0; f < 4; ++f) xv[i * 4 + f] += y[i] ? 2.0f : -2.0f;
-  }
-  return std::make_shared<data::TensorDataset>(from_vector<float>(xv, {n, 4}), from_vector<int64_t>(y, {n}), 2);
-}
-
-inline tessera::train::TrainData train_data() {
-  tessera::train::TrainData d;
-  d.train = blobs(40, 1);
-  d.validation = blobs(16, 2);
-  d.test = blobs(16, 3);
-  return d;
-}
-
-inline nlohmann::json train_recipe() {
-  return nlohmann::json::parse(R"({
-    "task": "classification",
-    "model": {"type": "mlp", "hidden": [8], "dropout": 0.2},
-    "optimizer": {"type": "adamw", "lr": 0.01, "weight_decay": 0.01},
-    "schedule": {"type": "cosine", "warmup_steps": 3},
-    "train": {"steps": 12, "batch_size": 8, "grad_accum": 2, "clip_grad_norm": 1.0, "log_every": 1,
-              "eval_every": 4, "seed": 7, "threads": 1, "checkpoint": {"every": 2, "keep_last": 1}}
-  })");
-}
+namespace train_test {
 
 // A char-tokenized corpus as token shards (deterministic: the same shards and tokenizer fingerprint every time).
 inline void prepare_corpus(const std::filesystem::path& dir, const std::string& out) {
@@ -79,13 +47,4 @@ inline nlohmann::json pretrain_recipe() {
   })");
 }
 
-// Labeled lines for a tiny fine-tuning run: which of two sentences a text comes from.
-inline void write_labeled(const std::string& path, int n, int skip) {
-  std::ofstream f(path);
-  f << "text\tlabel\n";
-  const char* a[] = {"the cat sat", "cat on the mat", "the mat", "a cat sat on"};
-  const char* b[] = {"a dog ran", "dog to the park", "the park", "a dog ran to"};
-  for (int i = skip; i < skip + n; ++i) f << (i % 2 ? a[i % 4] : b[i % 4]) << "\t" << (i % 2 ? "cat" : "dog") << "\n";
-}
-
-}  // namespace compat
+}  // namespace train_test
