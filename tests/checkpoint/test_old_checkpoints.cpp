@@ -59,7 +59,11 @@ void expect_same_numbers(const json& want, const json& got, double tol, const st
   }
 }
 
-// Every tensor of `got` equals `want`'s of the same name within tol.
+// Every tensor of `got` equals `want`'s of the same name within tol. Resumes
+// compare with 1e-4: the same build on the same CPU matches bit for bit, but
+// the sanitizer build (-O1) or another CPU's kernels round differently by a
+// few ulps per step; a wrong RNG or optimizer state is off by 1e-3 or more.
+constexpr double kResumeTolerance = 1e-4;
 void expect_same_weights(const fs::path& want, const fs::path& got, double tol) {
   auto a = tessera::io::load_safetensors(want.string());
   auto b = tessera::io::load_safetensors(got.string());
@@ -120,7 +124,7 @@ TEST_F(OldCheckpoints, TrainResumesToTheSameWeights) {
   fs::path run = run_from("train_run", 6);
   ok("train -q --config " + F("train_recipe.json") + " --data " + F("iris.csv") + " --out " + run.string() + " --resume");
   expect_same_weights(kFixtures / "train_run" / "checkpoints" / "step-12" / "model.safetensors",
-                      run / "checkpoints" / "step-12" / "model.safetensors", 1e-6);
+                      run / "checkpoints" / "step-12" / "model.safetensors", kResumeTolerance);
   json want = read_json(kFixtures / "train_run" / "summary.json"), got = read_json(run / "summary.json");
   EXPECT_NEAR(want.at("test_accuracy").get<double>(), got.at("test_accuracy").get<double>(), 1e-9);
   EXPECT_NEAR(want.at("test_loss").get<double>(), got.at("test_loss").get<double>(), 1e-5);
@@ -149,7 +153,7 @@ TEST_F(OldCheckpoints, PretrainResumesToTheSameWeights) {
   ok("pretrain -q --config " + F("pretrain_recipe.json") + " --data " + F("shards") + " --out " + run.string() +
      " --resume");
   expect_same_weights(kFixtures / "pretrain_run" / "checkpoints" / "step-6" / "model.safetensors",
-                      run / "checkpoints" / "step-6" / "model.safetensors", 1e-6);
+                      run / "checkpoints" / "step-6" / "model.safetensors", kResumeTolerance);
 }
 
 TEST_F(OldCheckpoints, FinetunedClassifiersPredictAsBefore) {
