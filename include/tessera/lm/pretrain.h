@@ -105,7 +105,7 @@ using NonFiniteLossError = train::NonFiniteLossError;
 PretrainResult pretrain(const std::string& recipe_json, const std::string& data_dir, const std::string& out_dir,
                         const PretrainOptions& options = {});
 
-// Loading a checkpoint for generation: lm/generate.h's load_gpt_checkpoint
+// Loading a checkpoint for generation: checkpoint/language_model.h's load_gpt
 // reads these folders (config.json "model", model.safetensors, tokenizer.json);
 // lm/evaluate.h scores held-out text with either kind.
 

@@ -19,7 +19,7 @@
 // classification or regression over a data::Dataset
 // (src/train/objectives/). Everything a run writes goes under the output
 // folder: metrics.jsonl (one JSON object per log or eval line), summary.json,
-// test_report.json and checkpoints/step-N/ (see train/checkpoint.h). A
+// test_report.json and checkpoints/step-N/ (checkpoint/folders.h; their files: checkpoint/inspect.h). A
 // resumed run (resume = true) continues from the newest checkpoint so that
 // its final weights equal an uninterrupted run's bit for bit at the same
 // thread count.

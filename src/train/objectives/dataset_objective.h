@@ -3,8 +3,8 @@
 // classification and regression share: batches from a seeded DataLoader
 // whose (epoch, batch) position is checkpointed, evaluation on the
 // validation split, the final evaluation on the test split (with the best
-// weights when early stopping picked them), and the checkpoint files of
-// train/checkpoint.h. The two tasks differ in their loss
+// weights when early stopping picked them), and the checkpoint files that
+// checkpoint/inspect.h describes (tessera train). The two tasks differ in their loss
 // (classification.cpp, regression.cpp).
 #pragma once
 #include <memory>
