@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "backends/cpu/blas.h"
+#include "backends/cpu/dropout_mask.h"
 #include "kernels/attention.h"
-#include "kernels/dropout.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {
@@ -99,9 +99,7 @@ void forward_typed(const Tensor& out, const Tensor& lse, const Tensor& q, const 
         for (int64_t j = 0; j < S; ++j) row[j] *= inv;
         lp[b * L + i] = static_cast<T>(static_cast<double>(m) + std::log(sum));
         if (p.dropout_p > 0.0) {
-          const uint64_t c0 = dropout_counter(p, b, i);
-          for (int64_t j = 0; j < S; ++j)
-            row[j] = dropout_keep(c0 + static_cast<uint64_t>(j), p.seed, p.dropout_p) ? row[j] * ks : T(0);
+          apply_dropout(row, row, S, dropout_counter(p, b, i), p.seed, p.dropout_p, ks);
         }
       }
     });
@@ -144,10 +142,7 @@ void backward_typed(const Tensor& dq, const Tensor& dk, const Tensor& dv, const 
         const T z = lp[b * L + i];
         for (int64_t j = 0; j < S; ++j) row[j] = std::exp(row[j] - z);
         if (drop) {
-          const uint64_t c0 = dropout_counter(p, b, i);
-          T* drow = Pd + i * S;
-          for (int64_t j = 0; j < S; ++j)
-            drow[j] = dropout_keep(c0 + static_cast<uint64_t>(j), p.seed, p.dropout_p) ? row[j] * ks : T(0);
+          apply_dropout(Pd + i * S, row, S, dropout_counter(p, b, i), p.seed, p.dropout_p, ks);
         }
       }
     });

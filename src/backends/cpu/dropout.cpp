@@ -1,5 +1,7 @@
 // CPU dropout kernel: a counter-based mask, so the result depends only on
-// (seed, offset) and the element index, never on the thread count.
+// (seed, offset) and the element index, never on the thread count. The mask
+// and the scaling are one pass (backends/cpu/dropout_mask.h).
+#include "backends/cpu/dropout_mask.h"
 #include "kernels/dropout.h"
 #include "tessera/core/parallel.h"
 
@@ -14,8 +16,7 @@ void dropout_kernel(const Tensor& out, const Tensor& x, double p, uint64_t seed,
     const T* xp = x.data<T>();
     T* op = out.data<T>();
     parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i)
-        op[i] = dropout_keep(offset + static_cast<uint64_t>(i), seed, p) ? xp[i] * scale : T(0);
+      apply_dropout(op + b, xp + b, e - b, offset + static_cast<uint64_t>(b), seed, p, scale);
     });
   });
 }
