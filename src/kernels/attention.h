@@ -31,10 +31,11 @@ struct AttentionParams {
 TSR_DECLARE_STUB(attention_stub, void (*)(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
                                           const Tensor& v, const Tensor& mask, const AttentionParams& p));
 // dq, dk, dv like q, k, v; dmask (B, L, S) is written when defined (an additive
-// mask that requires grad). dout (B, L, Ev) contiguous.
+// mask that requires grad). dout and out (the forward's output) (B, L, Ev)
+// contiguous: a kernel may take the softmax term dO . O from them.
 TSR_DECLARE_STUB(attention_backward_stub,
                  void (*)(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dmask, const Tensor& dout,
-                          const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& lse,
+                          const Tensor& out, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, const Tensor& lse,
                           const AttentionParams& p));
 
 }  // namespace tessera

@@ -98,10 +98,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor out = empty({B, L, Ev}, to);  // (B, L, Ev)
   Tensor lse = empty({B, L}, to);      // (B, L)
   attention_stub[q.device()](out, lse, qc, kc, vc, mask, p);
+  const Tensor out_flat = out;  // (B, L, Ev)
   out = out.view(with_tail(batch, L, Ev));
 
   if (any_requires_grad({&q, &k, &v, &attn_mask})) {
-    SavedTensor sq(qc), sk(kc), sv(vc), slse(lse), smask(mask);
+    SavedTensor sq(qc), sk(kc), sv(vc), slse(lse), smask(mask), sout(out_flat.detach());
     Shape q_shape = q.shape(), k_shape = k.shape(), v_shape = v.shape();
     Shape mask_shape = attn_mask.defined() ? attn_mask.shape() : Shape{};
     bool need_mask = attn_mask.defined() && attn_mask.requires_grad();
@@ -112,7 +113,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              Tensor dq = empty({B, L, E}, o), dk = empty({B, S, E}, o), dv = empty({B, S, Ev}, o);
              Tensor dmask = need_mask ? empty({B, L, S}, o) : Tensor();
              Tensor go = g.contiguous().view({B, L, Ev});
-             attention_backward_stub[qs.device()](dq, dk, dv, dmask, go, qs, sk.unpack(kOp), sv.unpack(kOp),
+             attention_backward_stub[qs.device()](dq, dk, dv, dmask, go, sout.unpack(kOp), qs, sk.unpack(kOp), sv.unpack(kOp),
                                                   smask.unpack(kOp), slse.unpack(kOp), p);
              return {sum_to(dq.view(with_tail(batch, L, E)), q_shape), sum_to(dk.view(with_tail(batch, S, E)), k_shape),
                      sum_to(dv.view(with_tail(batch, S, Ev)), v_shape),

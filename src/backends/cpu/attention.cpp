@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "backends/cpu/attention_tiled.h"
 #include "backends/cpu/blas.h"
 #include "backends/cpu/dropout_mask.h"
 #include "kernels/attention.h"
@@ -180,14 +181,16 @@ void backward_typed(const Tensor& dq, const Tensor& dk, const Tensor& dv, const 
 
 void attention_kernel(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                       const Tensor& mask, const AttentionParams& p) {
+  if (attention_tiled_forward_applies(p)) return attention_tiled_forward(out, lse, q, k, v, p);
   dispatch_floating(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     forward_typed<typename decltype(tag)::type>(out, lse, q, k, v, mask, p);
   });
 }
 
 void attention_backward_kernel(const Tensor& dq, const Tensor& dk, const Tensor& dv, const Tensor& dmask,
-                               const Tensor& dout, const Tensor& q, const Tensor& k, const Tensor& v,
-                               const Tensor& mask, const Tensor& lse, const AttentionParams& p) {
+                               const Tensor& dout, const Tensor& out, const Tensor& q, const Tensor& k,
+                               const Tensor& v, const Tensor& mask, const Tensor& lse, const AttentionParams& p) {
+  if (attention_tiled_backward_applies(p)) return attention_tiled_backward(dq, dk, dv, dout, out, q, k, v, lse, p);
   dispatch_floating(q.dtype(), "scaled_dot_product_attention backward", [&](auto tag) {
     backward_typed<typename decltype(tag)::type>(dq, dk, dv, dmask, dout, q, k, v, mask, lse, p);
   });

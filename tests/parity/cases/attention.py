@@ -79,3 +79,11 @@ add("fully_masked_row", [T((2, 3, 4)), T((2, 3, 4)), T((2, 3, 4)),
                          T((3, 3), dtype="bool", values=[[True, False, True], [False, False, False],
                                                          [True, True, True]])],
     gradcheck=False)
+# The tiled path (no user mask): several 64-row tiles, the last one ragged,
+# causal tiles skipped, head dims 32, 64 and 80, and dropout across tiles.
+add("tiled_causal_ragged", [T((1, 1, 70, 32)), T((1, 1, 70, 32)), T((1, 1, 70, 32))], is_causal=True)
+add("tiled_causal_L_gt_S", [T((2, 67, 16)), T((2, 66, 16)), T((2, 66, 8))], is_causal=True)
+add("tiled_dim80", [T((2, 66, 80)), T((2, 65, 80)), T((2, 65, 80))])
+add("tiled_dim64_causal", [T((2, 65, 64)), T((2, 65, 64)), T((2, 65, 64))], is_causal=True, gradcheck=False)
+add("tiled_dropout_causal", [T((2, 1, 70, 16)), T((2, 1, 70, 16)), T((2, 1, 70, 16))], is_causal=True,
+    dropout_p=0.3, seed=11, offset=2**32 - 7)
