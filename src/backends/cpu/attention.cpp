@@ -1,10 +1,13 @@
-// CPU scaled-dot-product attention, forward and backward. Per batch entry the
-// two products go through GEMM and the rows (mask, causal, softmax, dropout)
-// are handled in one pass in between. Forward keeps only a log-sum-exp per
-// row; backward recomputes the weights from it (one extra GEMM) rather than
-// holding a (B, L, S) matrix between the passes. With many batch entries each
-// thread takes whole entries (GEMMs then run single-threaded); with few, the
-// entries run in turn and GEMMs and row loops use all threads.
+// CPU scaled-dot-product attention, forward and backward: the registered
+// kernels. Attention without a user mask runs tiled (attention_tiled.cpp, no
+// (L, S) matrix); bool and additive masks, and a backward with fewer batch
+// entries than threads, take the row pass here: per batch entry the two
+// products go through GEMM and the rows (mask, causal, softmax, dropout) are
+// handled in one pass in between, on an (L, S) scratch block. Forward keeps
+// only a log-sum-exp per row; backward recomputes the weights from it (one
+// extra GEMM). With many batch entries each thread takes whole entries (GEMMs
+// then run single-threaded); with few, the entries run in turn and GEMMs and
+// row loops use all threads.
 #include <cmath>
 #include <limits>
 #include <vector>
