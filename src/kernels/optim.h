@@ -6,6 +6,7 @@
 // so trajectories match torch.optim's to the last bit.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "tessera/core/dispatch.h"
 #include "tessera/core/tensor.h"
@@ -22,16 +23,23 @@ struct SGDStepArgs {
 TSR_DECLARE_STUB(sgd_step_stub, void (*)(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf,
                                          const SGDStepArgs& args));
 
+// The options of one parameter group.
 struct AdamStepArgs {
   double lr, beta1, beta2, eps, weight_decay;
   bool amsgrad;
   bool decoupled;  // AdamW
-  int64_t step;    // after increment: 1 on the first update
 };
 
-// All tensors contiguous, same dtype and numel; max_exp_avg_sq undefined unless amsgrad.
-TSR_DECLARE_STUB(adam_step_stub, void (*)(const Tensor& param, const Tensor& grad, const Tensor& exp_avg,
-                                          const Tensor& exp_avg_sq, const Tensor& max_exp_avg_sq,
-                                          const AdamStepArgs& args));
+// One parameter of the group: all tensors contiguous, the same dtype and
+// numel; max_exp_avg_sq undefined unless amsgrad.
+struct AdamTensors {
+  Tensor param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq;
+  int64_t step;  // after increment: 1 on the first update
+};
+
+// Updates every parameter of a group in one pass: the kernel splits the
+// group's elements, not each tensor, over the threads, so a model's many small
+// tensors (biases, norms) cost no parallel region each.
+TSR_DECLARE_STUB(adam_step_stub, void (*)(const std::vector<AdamTensors>& params, const AdamStepArgs& args));
 
 }  // namespace tessera

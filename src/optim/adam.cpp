@@ -34,6 +34,9 @@ void AdamBase<Options>::step() {
   for (size_t g = 0; g < this->groups_.size(); ++g) {
     const Options& o = this->groups_[g].options;
     const auto& params = this->groups_[g].params;
+    std::vector<AdamTensors> batch;
+    std::vector<std::pair<Tensor, Tensor>> write_back;  // (strided parameter, its contiguous copy)
+    batch.reserve(params.size());
     for (size_t i = 0; i < params.size(); ++i) {
       const Tensor& p = params[i];
       Tensor grad = p.grad();
@@ -51,10 +54,17 @@ void AdamBase<Options>::step() {
       Tensor exp_avg_sq = buffer("exp_avg_sq");
       Tensor max_sq = o.amsgrad ? buffer("max_exp_avg_sq") : Tensor();
       ++st.step;
-      AdamStepArgs args{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, decoupled_, st.step};
-      detail::update_in_place(
-          p, [&](const Tensor& pc) { adam_step_stub[p.device()](pc, grad, exp_avg, exp_avg_sq, max_sq, args); });
+      Tensor target = p;
+      if (!p.is_contiguous()) write_back.emplace_back(p, target = p.contiguous());
+      batch.push_back({target, grad, exp_avg, exp_avg_sq, max_sq, st.step});
     }
+    if (batch.empty()) continue;
+    AdamStepArgs args{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay, o.amsgrad, decoupled_};
+    adam_step_stub[batch.front().param.device()](batch, args);
+    for (auto& [p, c] : write_back) const_cast<Tensor&>(p).copy_(c);
+    // Saved-for-backward checks see the in-place update.
+    for (const Tensor& p : params)
+      if (p.grad().defined()) p.bump_version();
   }
 }
 
