@@ -26,7 +26,7 @@
 namespace tessera::cpu {
 namespace {
 
-// 64 x 64 measured best against 128 x 64 and 32 x 128 at GPT shapes (dev/attention_bench.cpp).
+// 64 x 64 measured best against 128 x 64 and 32 x 128 at GPT shapes (dev/attention/).
 constexpr int64_t kQueryBlock = 64;
 constexpr int64_t kKeyBlock = 64;
 

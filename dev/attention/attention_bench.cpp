@@ -1,5 +1,5 @@
 // Attention forward and forward+backward at GPT shapes through the public op,
-// so the same file builds against any libtessera (dev/attention_run.sh runs
+// so the same file builds against any libtessera (dev/attention/run.sh runs
 // it against main's and this tree's). Best of 7; indicative on a shared machine.
 #include <chrono>
 #include <cstdio>

@@ -1,7 +1,7 @@
 // One AdamW step over the parameters of the 6-layer 384-wide GPT (block 256,
 // GPT-2 BPE vocabulary would dwarf the rest, so the char vocabulary of 65),
 // through the public optimizer API, so it builds against any libtessera
-// (dev/adamw_run.sh). Best of 20 steps; indicative on a shared machine.
+// (dev/adamw/run.sh). Best of 20 steps; indicative on a shared machine.
 #include <chrono>
 #include <cstdio>
 
