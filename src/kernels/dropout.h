@@ -15,7 +15,8 @@ TSR_DECLARE_STUB(dropout_stub, void (*)(const Tensor& out, const Tensor& x, doub
 
 // Whether element `counter` survives dropout with probability p: the uniform
 // rand() would draw there (first Philox word, 24 bits), compared in double.
-// Shared with the attention kernel's dropout on attention weights.
+// The definition of the mask: the CPU kernels generate it 16 counters at a
+// time (src/backends/cpu/dropout_mask.h) and are tested equal to this.
 inline bool dropout_keep(uint64_t counter, uint64_t seed, double p) {
   return static_cast<double>(uint_to_unit_float(philox4x32(counter, seed)[0])) >= p;
 }

@@ -1,6 +1,6 @@
 // Kernel stubs for the fused optimizer updates (frontends src/optim/sgd.cpp and
-// adam.cpp, CPU kernels src/backends/cpu/optim.cpp): one pass over a parameter,
-// its gradient and its state buffers instead of torch's 4-6 separate in-place
+// adam.cpp, CPU kernels src/backends/cpu/optim.cpp): one pass over a parameter
+// (Adam: over every parameter of a group), its gradient and its state buffers instead of torch's 4-6 separate in-place
 // ops, with the same float operations in the same order (the scalars are
 // rounded to the parameter's dtype first, as torch does with Python scalars),
 // so trajectories match torch.optim's to the last bit.

@@ -4,6 +4,9 @@
 // `addcmul_(x, y, value=s)` is fma(s * x, y, a), `addcdiv_(x, y, value=s)` is
 // a + (s * x) / y, and Python scalars are rounded to the tensor's dtype before
 // use. Writing those fmas explicitly (std::fma) keeps us bit-identical to it.
+// Adam runs over a whole parameter group in one parallel pass, float32 in
+// AVX-512 lanes where the CPU has them (the scalar loop did not vectorize:
+// sqrt and division kept it one element at a time, ~9x slower).
 #include <immintrin.h>
 
 #include <algorithm>
