@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "tessera/autograd/node.h"
 #include "tessera/tessera.h"
 
 namespace {
@@ -65,6 +66,29 @@ void bm_gelu(benchmark::State& st, int64_t n, const char* approximate) {
   set_rate(st, 5.0 * n * kF32);  // forward: x, y; backward: g, x, dx
 }
 
+// A pre-norm block's residual add + norm, forward and backward, both outputs
+// used (the sum by the next residual add, the norm by the next sublayer).
+void bm_add_norm(benchmark::State& st, int64_t R, int64_t C, bool rms, bool fused) {
+  Tensor x = leaf({R, C}), r = leaf({R, C}), w = leaf({C}), b = leaf({C});
+  Tensor gs = tessera::randn({R, C}), gy = tessera::randn({R, C});
+  run(st, [&] {
+    for (Tensor* t : {&x, &r, &w, &b}) t->zero_grad();
+    Tensor s, y;
+    if (fused) {
+      tessera::AddNormResult o = rms ? tessera::add_rms_norm(x, r, {C}, w) : tessera::add_layer_norm(x, r, {C}, w, b);
+      s = o.sum;
+      y = o.y;
+    } else {
+      s = tessera::add(x, r);
+      y = rms ? tessera::rms_norm(s, {C}, w) : tessera::layer_norm(s, {C}, w, b);
+    }
+    tessera::run_backward({s, y}, {gs, gy}, false);
+    benchmark::DoNotOptimize(x.grad().raw_data());
+  });
+  // forward: read x, r; write s, y. backward: read gs, gy, s; write dx (dr aliases it when fused).
+  set_rate(st, 7.0 * R * C * kF32);
+}
+
 void bm_sum_lastdim(benchmark::State& st, int64_t R, int64_t C) {
   Tensor x = tessera::randn({R, C});
   tessera::NoGradGuard no_grad;
@@ -81,6 +105,13 @@ void register_all(int threads) {
   add_bench("cross_entropy/256x50257" + t, [](benchmark::State& st) { bm_cross_entropy(st, 256, 50257, 0.0); });
   add_bench("cross_entropy_ls/256x50257" + t, [](benchmark::State& st) { bm_cross_entropy(st, 256, 50257, 0.1); });
   add_bench("cross_entropy/2048x65" + t, [](benchmark::State& st) { bm_cross_entropy(st, 2048, 65, 0.0); });
+  for (bool rms : {false, true}) {
+    const std::string norm = rms ? "rms_norm" : "layer_norm";
+    add_bench("add_then_" + norm + "/8192x768" + t,
+              [rms](benchmark::State& st) { bm_add_norm(st, 8192, 768, rms, false); });
+    add_bench("add_" + norm + "_fused/8192x768" + t,
+              [rms](benchmark::State& st) { bm_add_norm(st, 8192, 768, rms, true); });
+  }
   add_bench("gelu_fwd_bwd/1M" + t, [](benchmark::State& st) { bm_gelu(st, 1 << 20, "none"); });
   add_bench("gelu_tanh_fwd_bwd/1M" + t, [](benchmark::State& st) { bm_gelu(st, 1 << 20, "tanh"); });
   add_bench("sum_lastdim/8192x768" + t, [](benchmark::State& st) { bm_sum_lastdim(st, 8192, 768); });
