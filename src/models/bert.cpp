@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "nn/add_norm.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/nn/init.h"
@@ -92,7 +93,7 @@ class SelfAttention : public nn::Module {
   int64_t H_;
 };
 
-// dense -> dropout -> LayerNorm(. + residual): BertSelfOutput and BertOutput.
+// dense -> dropout -> LayerNorm(. + residual), the add fused with the norm: BertSelfOutput and BertOutput.
 class DenseNorm : public nn::Module {
  public:
   DenseNorm(const BertConfig& c, int64_t in, const char* type) : Module(type) {
@@ -100,7 +101,7 @@ class DenseNorm : public nn::Module {
     LayerNorm = register_module("LayerNorm", make_ln(c));
   }
   Tensor forward(const Tensor& h, const Tensor& residual, const Step& s) {
-    return LayerNorm->forward(add(s.drop(dense->forward(h)), residual));
+    return nn::add_norm(*LayerNorm, s.drop(dense->forward(h)), residual).y;
   }
   std::shared_ptr<nn::Linear> dense;
   std::shared_ptr<nn::LayerNorm> LayerNorm;

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
 
+#include "nn/add_norm.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
 #include "tessera/nn/init.h"
@@ -113,9 +116,14 @@ class Block : public nn::Module {
     mlp = register_module("mlp", std::make_shared<MLP>(c));
   }
 
-  Tensor forward(const Tensor& x, const Step& s, size_t layer) {
-    Tensor h = add(x, attn->forward(ln_1->forward(x), s, layer));
-    return add(h, mlp->forward(ln_2->forward(h), s));
+  // The residual stream arrives as x + delta (delta: the previous block's MLP
+  // output, undefined for the first block) and leaves the same way, so every
+  // residual add is fused with the norm after it (nn::add_norm); the last one
+  // with ln_f. Returns {x + delta + attention, mlp output}.
+  std::pair<Tensor, Tensor> forward(const Tensor& x, const Tensor& delta, const Step& s, size_t layer) {
+    auto [x1, n1] = delta.defined() ? nn::add_norm(*ln_1, x, delta) : AddNormResult{x, ln_1->forward(x)};
+    auto [h, n2] = nn::add_norm(*ln_2, x1, attn->forward(n1, s, layer));
+    return {h, mlp->forward(n2, s)};
   }
 
   std::shared_ptr<nn::Module> ln_1, ln_2;
@@ -182,8 +190,15 @@ struct GPT::Impl {
       s.sin = rope_sin.narrow(0, start, T);
     }
     x = s.drop(x);
-    for (size_t l = 0; l < transformer->blocks.size(); ++l) x = transformer->blocks[l]->forward(x, s, l);
-    if (last_only) x = x.narrow(1, T - 1, 1);  // (B, 1, C)
+    Tensor delta;  // the last block's MLP output, not yet added to x
+    for (size_t l = 0; l < transformer->blocks.size(); ++l)
+      std::tie(x, delta) = transformer->blocks[l]->forward(x, delta, s, l);
+    if (delta.defined() && last_only) {
+      x = x.narrow(1, T - 1, 1);  // (B, 1, C)
+      delta = delta.narrow(1, T - 1, 1);
+    }
+    if (delta.defined()) return nn::add_norm(*transformer->ln_f, x, delta).y;
+    if (last_only) x = x.narrow(1, T - 1, 1);  // no blocks
     return transformer->ln_f->forward(x);
   }
 
@@ -208,8 +223,8 @@ struct GPT::Impl {
         v_caches[b] = &caches[b]->v[l];
       }
       decode_attention(y, qkv, k_caches, v_caches, pos, c.n_head, rope_cos, rope_sin);  // rope tables: rope only
-      Tensor h = add(x, blk.attn->c_proj->forward(y));
-      x = add(h, blk.mlp->forward(blk.ln_2->forward(h), s));
+      auto [h, n2] = nn::add_norm(*blk.ln_2, x, blk.attn->c_proj->forward(y));
+      x = add(h, blk.mlp->forward(n2, s));
     }
     x = transformer->ln_f->forward(x);
     return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, V)

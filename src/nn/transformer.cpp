@@ -1,6 +1,6 @@
 // Transformer layers, stacks and the encoder-decoder, following torch.nn's
 // transformer.py step by step (post-norm: norm(x + block(x)); norm_first:
-// x + block(norm(x))), so outputs and gradients match with weights loaded by
+// x + block(norm(x)); each add before a norm fused with it), so outputs and gradients match with weights loaded by
 // name. Errors raised inside a submodule are re-thrown with the submodule's
 // path in brackets, "[decoder.layers.1.multihead_attn] MultiheadAttention...",
 // so a shape problem deep in a model says where it happened.
@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "nn/add_norm.h"
 #include "tessera/nn/init.h"
 #include "tessera/ops/activation.h"
 #include "tessera/ops/elementwise.h"
@@ -97,13 +98,14 @@ Tensor TransformerEncoderLayer::forward(const Tensor& src, const Tensor& src_mas
       return self_attn->forward(x, x, x, src_key_padding_mask, false, src_mask, true, is_causal).output;
     }));
   };
+  // Each residual add that a norm follows runs fused with it (add_norm).
   Tensor x = src;
   if (options.norm_first) {
-    x = x + sa(norm1->forward(x));
-    x = x + ff_block(norm2->forward(x));
+    auto [h, n2] = add_norm(*norm2, x, sa(norm1->forward(x)));
+    x = h + ff_block(n2);
   } else {
-    x = norm1->forward(x + sa(x));
-    x = norm2->forward(x + ff_block(x));
+    x = add_norm(*norm1, x, sa(x)).y;
+    x = add_norm(*norm2, x, ff_block(x)).y;
   }
   return x;
 }
@@ -154,13 +156,13 @@ Tensor TransformerDecoderLayer::forward(const Tensor& tgt, const Tensor& memory,
   };
   Tensor x = tgt;
   if (options.norm_first) {
-    x = x + sa(norm1->forward(x));
-    x = x + mha(norm2->forward(x));
-    x = x + ff_block(norm3->forward(x));
+    auto [h1, n2] = add_norm(*norm2, x, sa(norm1->forward(x)));
+    auto [h2, n3] = add_norm(*norm3, h1, mha(n2));
+    x = h2 + ff_block(n3);
   } else {
-    x = norm1->forward(x + sa(x));
-    x = norm2->forward(x + mha(x));
-    x = norm3->forward(x + ff_block(x));
+    x = add_norm(*norm1, x, sa(x)).y;
+    x = add_norm(*norm2, x, mha(x)).y;
+    x = add_norm(*norm3, x, ff_block(x)).y;
   }
   return x;
 }

@@ -65,6 +65,42 @@ TEST(Pool2d, MaxPoolPropagatesNaN) {
   EXPECT_EQ(max_pool2d(y, {1, 2}).to_vector<float>(), (std::vector<float>{2, -INFINITY}));
 }
 
+// max_pool2d's vectorized path (every window inside the input) against a
+// plain window scan: ties keep the first maximum, a later NaN replaces an
+// earlier one; the gradient shows which index each window chose.
+TEST(Pool2d, MaxPoolInsideWindowsMatchAWindowScan) {
+  const int64_t P = 3, H = 9, W = 11, k = 3, s = 2, d = 1;
+  for (int64_t dil : {d, int64_t{2}}) {
+    std::vector<float> v(P * H * W);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>((i * 37) % 5);  // many ties
+    v[20] = v[57] = v[58] = std::numeric_limits<float>::quiet_NaN();
+    Tensor x = from_vector<float>(v, {1, P, H, W}).set_requires_grad(true);
+    Tensor y = max_pool2d(x, {k, k}, {s, s}, {0, 0}, {dil, dil});
+    const int64_t Ho = y.size(2), Wo = y.size(3);
+    Tensor g = ones(y.shape());
+    y.backward(g);
+    std::vector<float> want_y, want_gx(v.size(), 0.0f);
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          float best = -INFINITY;
+          int64_t bi = p * H * W + oh * s * W + ow * s;
+          for (int64_t i = 0; i < k; ++i)
+            for (int64_t j = 0; j < k; ++j) {
+              const int64_t at = p * H * W + (oh * s + i * dil) * W + ow * s + j * dil;
+              if (v[at] > best || std::isnan(v[at])) best = v[at], bi = at;
+            }
+          want_y.push_back(best);
+          want_gx[bi] += 1.0f;
+        }
+    const std::vector<float> got_y = y.to_vector<float>();
+    ASSERT_EQ(got_y.size(), want_y.size());
+    for (size_t i = 0; i < got_y.size(); ++i)
+      EXPECT_TRUE(got_y[i] == want_y[i] || (std::isnan(got_y[i]) && std::isnan(want_y[i]))) << "output " << i;
+    EXPECT_EQ(x.grad().to_vector<float>(), want_gx) << "dilation " << dil;
+  }
+}
+
 TEST(Conv2d, WeightGradientBitIdenticalRunToRun) {
   Generator gen(11);
   Tensor x = randn({6, 4, 9, 9}, gen);

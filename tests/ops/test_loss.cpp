@@ -66,6 +66,39 @@ TEST(Loss, FusedCrossEntropyMatchesComposition) {
   }
 }
 
+TEST(Loss, ChunkedVocabularyCrossEntropyMatchesFloat64) {
+  // The float32 kernel reads a row in chunks of 2,048 classes. Row 0 has a
+  // whole chunk at -inf (it adds nothing) and its largest logit in the last,
+  // partial chunk; row 1 has label smoothing spread over 5,000 weights.
+  const int64_t V = 5000;
+  Generator gen(5);
+  Tensor x32 = mul(randn({2, V}, gen), 4.0);
+  float* xp = x32.data<float>();
+  for (int64_t c = 0; c < 2048; ++c) xp[c] = -INFINITY;
+  xp[4990] = 40.0f;
+  Tensor t = targets({4990, 7}, {2});
+  Tensor w = add(rand({V}, gen), 0.5);
+  for (double ls : {0.0, 0.2}) {
+    for (bool weighted : {false, true}) {
+      Tensor a = x32.clone().detach().set_requires_grad(true);
+      Tensor b = x32.to(DType::F64).detach().set_requires_grad(true);
+      Tensor wa = weighted ? w : Tensor(), wb = weighted ? w.to(DType::F64) : Tensor();
+      Tensor la = cross_entropy(a, t, wa, -100, ls, "none");
+      Tensor lb = cross_entropy(b, t, wb, -100, ls, "none");
+      EXPECT_LT(max_abs_diff(la.to(DType::F64), lb), 2e-5) << ls << weighted;
+      Tensor g = from_vector<float>({0.7f, -1.3f}, {2});
+      la.backward(g);
+      lb.backward(g.to(DType::F64));
+      EXPECT_LT(max_abs_diff(a.grad().to(DType::F64), b.grad()), 1e-6) << ls << weighted;
+    }
+  }
+  // A NaN anywhere in a row makes that row's loss NaN (and only that row's).
+  xp[3000 + V] = NAN;
+  Tensor l = cross_entropy(x32, t, Tensor(), -100, 0.0, "none");
+  EXPECT_FALSE(std::isnan(l.data<float>()[0]));
+  EXPECT_TRUE(std::isnan(l.data<float>()[1]));
+}
+
 TEST(Loss, BceWeightAndPosWeightGradientsMatchComposite) {
   Generator gen(9);
   TensorOptions f64{.dtype = DType::F64};

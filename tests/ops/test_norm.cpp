@@ -78,3 +78,51 @@ TEST(Norm, NoAffineGradientsOnlyForX) {
   layer_norm(z, {8}).backward(ones({4, 8}));
   for (float v : z.grad().to_vector<float>()) EXPECT_NEAR(v, 0.0f, 1e-5);
 }
+
+// add_layer_norm / add_rms_norm against add() then the norm: the same values
+// (bit for bit: the same float operations) and the same gradients, whether
+// the sum, the normalized output or both reach the loss.
+TEST(Norm, AddNormMatchesAddThenNorm) {
+  enum Use { kBoth, kOnlyY, kOnlySum };
+  for (bool rms : {false, true}) {
+    for (Use use : {kBoth, kOnlyY, kOnlySum}) {
+      auto run = [&](bool fused) {
+        Tensor x = pattern({33, 40}, 3.0f), r = pattern({33, 40}, -2.0f);
+        Tensor w = pattern({40}, 1.5f), b = pattern({40}, 0.5f);
+        for (Tensor* t : {&x, &r, &w, &b}) t->set_requires_grad(true);
+        Tensor s, y;
+        if (fused) {
+          AddNormResult o = rms ? add_rms_norm(x, r, {40}, w) : add_layer_norm(x, r, {40}, w, b);
+          s = o.sum;
+          y = o.y;
+        } else {
+          s = add(x, r);
+          y = rms ? rms_norm(s, {40}, w) : layer_norm(s, {40}, w, b);
+        }
+        Tensor loss;
+        if (use != kOnlySum) loss = sum(mul(y, pattern({33, 40}, 1.0f)));
+        if (use != kOnlyY) {
+          Tensor ls = sum(mul(s, pattern({33, 40}, -0.7f)));
+          loss = loss.defined() ? add(loss, ls) : ls;
+        }
+        loss.backward();
+        return std::vector<Tensor>{s, y, x.grad(), r.grad(), w.grad(), rms ? Tensor() : b.grad()};
+      };
+      const std::vector<Tensor> a = run(true), c = run(false);
+      const std::string what = std::string(rms ? "rms" : "layer") + " use " + std::to_string(use);
+      EXPECT_EQ(max_abs_diff(a[0], c[0]), 0.0) << what;
+      EXPECT_EQ(max_abs_diff(a[1], c[1]), 0.0) << what;
+      for (size_t i = 2; i < a.size(); ++i) {
+        ASSERT_EQ(a[i].defined(), c[i].defined()) << what << " gradient " << i;
+        if (!a[i].defined()) continue;
+        EXPECT_LT(max_abs_diff(a[i], c[i]), 1e-6) << what << " gradient " << i;
+      }
+    }
+  }
+}
+
+TEST(Norm, AddNormChecksResidual) {
+  Tensor x = pattern({4, 8}, 1.0f);
+  expect_error<Error>([&] { add_layer_norm(x, Tensor(), {8}); }, {"add_layer_norm", "residual"});
+  expect_error<ShapeError>([&] { add_rms_norm(x, pattern({4, 3}, 1.0f), {8}); }, {"[4, 3]"});
+}

@@ -124,3 +124,21 @@ TEST(Reduce, VectorNorm) {
   NoGradGuard no_grad;
   EXPECT_GT(vector_norm(w).item(), 0.0);
 }
+
+// float32 row sums run float partial sums over blocks of 1,024 in 64 lanes:
+// every length around the lane and block boundaries must agree with a float64
+// sum to float32 rounding, also with a large common offset (cancellation).
+TEST(Reduce, FloatRowSumsMatchFloat64AcrossBlocks) {
+  for (int64_t len : {1, 63, 64, 65, 127, 1023, 1024, 1025, 2048 + 64 + 3, 50257}) {
+    for (float offset : {0.0f, 1000.0f}) {
+      Tensor x = add(randn_like_shape({3, len}, static_cast<uint64_t>(len)), static_cast<double>(offset));
+      Tensor got = sum(x, {-1});
+      Tensor want = sum(x.to(DType::F64), {-1});
+      for (int64_t r = 0; r < 3; ++r) {
+        const double w = want.data<double>()[r];
+        EXPECT_NEAR(got.data<float>()[r], w, 2e-7 * std::max(1.0, std::abs(w)) + 1e-6 * std::sqrt(len))
+            << "len " << len << " offset " << offset << " row " << r;
+      }
+    }
+  }
+}

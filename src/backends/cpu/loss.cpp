@@ -3,15 +3,84 @@
 // the logits and writes softmax - target directly, never storing probabilities.
 // Rows are independent, so parallel over rows; sums over rows run serially in
 // double afterwards, keeping results bit-identical for any thread count.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "backends/cpu/activation_math.h"
 #include "kernels/loss.h"
 #include "tessera/core/parallel.h"
 
 namespace tessera::cpu {
 namespace {
+
+// ---- float32 rows with contiguous classes (inner == 1: the language-model
+// loss, logits (N, V) with V up to 50,257). The row is read once, in chunks
+// that stay in L1: each chunk's max and sum of exp are taken in float32 SIMD
+// (exp_f32), then merged into the row's running (max, sum) in double, the
+// online log-sum-exp. Other layouts and float64 keep the scalar loops below.
+constexpr int64_t kClassChunk = 2048;  // 8 KiB of float32 logits
+
+struct RowLogSumExp {
+  double lse = 0.0;       // log sum_c exp(x_c)
+  double weighted_x = 0.0;  // sum_c w_c x_c (w_c = 1 without weights), for label smoothing
+};
+
+// Max of n floats, NaN skipped. GCC leaves a std::max reduction scalar (NaN
+// order), so the lanes are spelled out: a per-lane select it vectorizes.
+float max_f32(const float* x, int64_t n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes];
+  for (float& l : lane) l = -std::numeric_limits<float>::infinity();
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
+  float m = -std::numeric_limits<float>::infinity();
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  for (float l : lane) m = l > m ? l : m;
+  return m;
+}
+
+RowLogSumExp row_logsumexp_f32(const float* x, const float* w, int64_t C, bool want_weighted_x) {
+  double m = -std::numeric_limits<double>::infinity();
+  double s = 0.0;
+  double wx = 0.0;
+  for (int64_t c0 = 0; c0 < C; c0 += kClassChunk) {
+    const int64_t n = std::min(kClassChunk, C - c0);
+    const float* xc = x + c0;
+    const float cm = max_f32(xc, n);
+    if (want_weighted_x) {
+      float d = 0.0f;
+      if (w) {
+#pragma omp simd reduction(+ : d)
+        for (int64_t i = 0; i < n; ++i) d += w[c0 + i] * xc[i];
+      } else {
+#pragma omp simd reduction(+ : d)
+        for (int64_t i = 0; i < n; ++i) d += xc[i];
+      }
+      wx += static_cast<double>(d);
+    }
+    // A chunk of -inf adds exp(-inf) = 0 (skipping it avoids -inf - -inf). A
+    // NaN anywhere in the chunk makes cs NaN, so the row's loss is NaN.
+    if (cm == -std::numeric_limits<float>::infinity()) continue;
+    float cs = 0.0f;
+#pragma omp simd reduction(+ : cs)
+    for (int64_t i = 0; i < n; ++i) cs += exp_f32(xc[i] - cm);
+    const double cmd = static_cast<double>(cm);
+    if (cmd > m) {
+      s = s * std::exp(m - cmd) + static_cast<double>(cs);
+      m = cmd;
+    } else {
+      s += static_cast<double>(cs) * std::exp(cmd - m);
+    }
+  }
+  // Every logit -inf: NaN, as exp(-inf - -inf) gives in the scalar form.
+  const double lse = m == -std::numeric_limits<double>::infinity() ? std::numeric_limits<double>::quiet_NaN()
+                                                                   : m + std::log(s);
+  return {lse, wx};
+}
 
 template <typename T>
 const T* opt_data(const Tensor& t) {
@@ -46,6 +115,11 @@ double cross_entropy_kernel(const Tensor& loss, const Tensor& lse, const Tensor&
     T* lp = loss.data<T>();
     T* sp = lse.data<T>();
     const double ls = o.label_smoothing;
+    double w_total = static_cast<double>(C);  // sum_c w_c
+    if (wp) {
+      w_total = 0.0;
+      for (int64_t c = 0; c < C; ++c) w_total += static_cast<double>(wp[c]);
+    }
     parallel_for(0, rows, row_grain(C), [&](int64_t b, int64_t e) {
       for (int64_t r = b; r < e; ++r) {
         const int64_t t = tp[r];
@@ -54,6 +128,20 @@ double cross_entropy_kernel(const Tensor& loss, const Tensor& lse, const Tensor&
           sp[r] = T(0);
           row_loss[r] = 0.0;
           continue;
+        }
+        if constexpr (std::is_same_v<T, float>) {
+          if (inner == 1) {
+            const float* x = xp + r * C;
+            const RowLogSumExp rs = row_logsumexp_f32(x, wp, C, ls > 0.0);
+            const double z = rs.lse;
+            double l = (wp ? static_cast<double>(wp[t]) : 1.0) * (z - static_cast<double>(x[t]));
+            // -sum_c w_c log p_c = z sum_c w_c - sum_c w_c x_c
+            if (ls > 0.0) l = (1.0 - ls) * l + ls / static_cast<double>(C) * (z * w_total - rs.weighted_x);
+            lp[r] = static_cast<T>(l);
+            sp[r] = static_cast<T>(z);
+            row_loss[r] = l;
+            continue;
+          }
         }
         const T* x = xp + (r / inner) * C * inner + (r % inner);  // x[c * inner]
         T m = -std::numeric_limits<T>::infinity();
@@ -115,6 +203,22 @@ void cross_entropy_backward_kernel(const Tensor& gx, const Tensor& logits, const
         const double a = gi * (1.0 - ls) * (wp ? static_cast<double>(wp[t]) : 1.0);
         const double bsm = gi * ls / static_cast<double>(C);
         const double pc_coef = a + bsm * w_total;
+        if constexpr (std::is_same_v<T, float>) {
+          if (inner == 1) {  // float32 SIMD, exp_f32: one read of the row, one write
+            const float pc = static_cast<float>(pc_coef), zf = z;
+            if (ls > 0.0 && wp) {
+              const float bs = static_cast<float>(bsm);
+#pragma omp simd
+              for (int64_t c = 0; c < C; ++c) gr[c] = pc * exp_f32(x[c] - zf) - bs * wp[c];
+            } else {
+              const float bs = static_cast<float>(ls > 0.0 ? bsm : 0.0);
+#pragma omp simd
+              for (int64_t c = 0; c < C; ++c) gr[c] = pc * exp_f32(x[c] - zf) - bs;
+            }
+            gr[t] = static_cast<T>(static_cast<double>(gr[t]) - a);
+            continue;
+          }
+        }
         for (int64_t c = 0; c < C; ++c) {
           const double p = static_cast<double>(std::exp(x[c * inner] - z));
           double v = pc_coef * p;

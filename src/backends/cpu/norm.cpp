@@ -1,4 +1,7 @@
-// CPU kernels for layer_norm and rms_norm on a contiguous (rows, cols) tensor.
+// CPU kernels for layer_norm and rms_norm on a contiguous (rows, cols) tensor,
+// optionally fused with the residual add before them (add_layer_norm,
+// add_rms_norm: the row x + residual is formed, stored and normalized in one
+// visit; backward adds the sum's own gradient to gx in the same visit).
 // Forward: one row per iteration, statistics in double (two-pass variance),
 // then a vectorized affine pass. Backward is fused: one sweep per row computes
 // gx and accumulates the weight/bias gradients into per-block partials
@@ -47,6 +50,22 @@ void combine_partials(T* dst, const std::vector<double>& part, int64_t blocks, i
       dst[j] = static_cast<T>(s);
     }
   });
+}
+
+// s = x + r for one row; returns s. The row is then normalized while it is
+// still in L1, so the residual add costs no extra sweep over memory.
+template <typename T>
+const T* add_row(T* __restrict s, const T* __restrict x, const T* __restrict r, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) s[j] = x[j] + r[j];
+  return s;
+}
+
+// gx += ga for one row (the residual stream's gradient, gx still in L1).
+template <typename T>
+void add_into_row(T* __restrict gx, const T* __restrict ga, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) gx[j] += ga[j];
 }
 
 // The mean as a float pair hi + lo: x - hi is exact for x near the mean
@@ -164,30 +183,37 @@ void rms_norm_backward_row(T* __restrict gx, double* __restrict pw, const T* __r
   }
 }
 
-void layer_norm_cpu(Tensor& y, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& weight,
-                    const Tensor& bias, int64_t rows, int64_t cols, double eps) {
+void layer_norm_cpu(Tensor& y, Tensor& sum, Tensor& mean, Tensor& rstd, const Tensor& x, const Tensor& residual,
+                    const Tensor& weight, const Tensor& bias, int64_t rows, int64_t cols, double eps) {
   dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
+    const T* resp = ptr_or_null<T>(residual);
+    T* sp = resp ? sum.data<T>() : nullptr;
     const T* w = ptr_or_null<T>(weight);
     const T* b = ptr_or_null<T>(bias);
     T* yp = y.data<T>();
     double* mp = mean.data<double>();
     double* rp = rstd.data<double>();
     parallel_for(0, rows, std::max<int64_t>(1, 16384 / cols), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) layer_norm_row(yp + r * cols, xp + r * cols, w, b, cols, eps, mp[r], rp[r]);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o = r * cols;
+        const T* row = resp ? add_row(sp + o, xp + o, resp + o, cols) : xp + o;
+        layer_norm_row(yp + o, row, w, b, cols, eps, mp[r], rp[r]);
+      }
     });
   });
 }
 
-void layer_norm_backward_cpu(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, const Tensor& x,
-                             const Tensor& mean, const Tensor& rstd, const Tensor& weight, int64_t rows,
-                             int64_t cols) {
+void layer_norm_backward_cpu(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g, const Tensor& g_add,
+                             const Tensor& x, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                             int64_t rows, int64_t cols) {
   dispatch_floating(x.dtype(), "layer_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
     const T* gp = g.data<T>();
     const T* w = ptr_or_null<T>(weight);
+    const T* gap = ptr_or_null<T>(g_add);
     const double* mp = mean.data<double>();
     const double* rp = rstd.data<double>();
     T* gxp = gx.data<T>();
@@ -200,6 +226,7 @@ void layer_norm_backward_cpu(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t o = r * cols;
         layer_norm_backward_row_any(gxp + o, pwk, pbk, gp + o, xp + o, w, cols, mp[r], rp[r]);
+        if (gap) add_into_row(gxp + o, gap + o, cols);
       }
     });
     if (need_w) combine_partials(gw.data<T>(), pw, blocks, cols);
@@ -207,27 +234,34 @@ void layer_norm_backward_cpu(Tensor& gx, Tensor& gw, Tensor& gb, const Tensor& g
   });
 }
 
-void rms_norm_cpu(Tensor& y, Tensor& rstd, const Tensor& x, const Tensor& weight, int64_t rows, int64_t cols,
-                  double eps) {
+void rms_norm_cpu(Tensor& y, Tensor& sum, Tensor& rstd, const Tensor& x, const Tensor& residual,
+                  const Tensor& weight, int64_t rows, int64_t cols, double eps) {
   dispatch_floating(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
+    const T* resp = ptr_or_null<T>(residual);
+    T* sp = resp ? sum.data<T>() : nullptr;
     const T* w = ptr_or_null<T>(weight);
     T* yp = y.data<T>();
     double* rp = rstd.data<double>();
     parallel_for(0, rows, std::max<int64_t>(1, 16384 / cols), [&](int64_t r0, int64_t r1) {
-      for (int64_t r = r0; r < r1; ++r) rms_norm_row(yp + r * cols, xp + r * cols, w, cols, eps, rp[r]);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t o = r * cols;
+        const T* row = resp ? add_row(sp + o, xp + o, resp + o, cols) : xp + o;
+        rms_norm_row(yp + o, row, w, cols, eps, rp[r]);
+      }
     });
   });
 }
 
-void rms_norm_backward_cpu(Tensor& gx, Tensor& gw, const Tensor& g, const Tensor& x, const Tensor& rstd,
-                           const Tensor& weight, int64_t rows, int64_t cols) {
+void rms_norm_backward_cpu(Tensor& gx, Tensor& gw, const Tensor& g, const Tensor& g_add, const Tensor& x,
+                           const Tensor& rstd, const Tensor& weight, int64_t rows, int64_t cols) {
   dispatch_floating(x.dtype(), "rms_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* xp = x.data<T>();
     const T* gp = g.data<T>();
     const T* w = ptr_or_null<T>(weight);
+    const T* gap = ptr_or_null<T>(g_add);
     const double* rp = rstd.data<double>();
     T* gxp = gx.data<T>();
     const bool need_w = gw.defined();
@@ -240,6 +274,7 @@ void rms_norm_backward_cpu(Tensor& gx, Tensor& gw, const Tensor& g, const Tensor
         if (w && pwk) rms_norm_backward_row<T, true, true>(gxp + o, pwk, gp + o, xp + o, w, cols, rp[r]);
         else if (w) rms_norm_backward_row<T, true, false>(gxp + o, pwk, gp + o, xp + o, w, cols, rp[r]);
         else rms_norm_backward_row<T, false, false>(gxp + o, pwk, gp + o, xp + o, w, cols, rp[r]);
+        if (gap) add_into_row(gxp + o, gap + o, cols);
       }
     });
     if (need_w) combine_partials(gw.data<T>(), pw, blocks, cols);

@@ -42,6 +42,12 @@ CLASS_CASES = [
     ("logits_t", T((5, 6), layout="t"), T((5,), dtype="i64", high=6), None, -100),
     ("kdim_slice", T((2, 3, 4), layout="slice"), T((2, 4), dtype="i64", high=3), None, -100),
     ("wide_logits", T((4, 1000), kind="uniform", low=-30.0, high=30.0), T((4,), dtype="i64", high=1000), None, -100),
+    # A language-model vocabulary: the float32 kernel reads each row in chunks of
+    # 2,048 classes (online log-sum-exp), so rows cross chunk boundaries, the
+    # last chunk is partial and a later chunk holds a larger max.
+    ("vocab_chunks", T((3, 5003), kind="uniform", low=-30.0, high=30.0), T((3,), dtype="i64", high=5003), None, -100),
+    ("vocab_chunks_weight", T((2, 4500)), T((2,), dtype="i64", high=4500), T((4500,), kind="positive", grad=False),
+     -100),
     # One class: loss and gradient are exactly 0; float32 leaves ~1e-8 rounding
     # noise (torch's and ours differ), float64 keeps the comparison meaningful.
     ("one_class", T((3, 1), dtype="f64"), T((3,), dtype="i64", high=1), None, -100),

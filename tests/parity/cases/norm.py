@@ -81,3 +81,36 @@ CASES.append(case("layer_norm", [T((3, 8), kind="uniform", low=-0.1, high=0.1), 
                   layer_norm_ref, attrs={"normalized_shape": [8], "eps": 0.1, "affine": "wb"}, tag="big_eps"))
 CASES.append(case("rms_norm", [T((3, 8), kind="uniform", low=-0.1, high=0.1), T((8,))],
                   rms_norm_ref, attrs={"normalized_shape": [8], "eps": 0.1, "affine": "w"}, tag="big_eps"))
+
+# ---- add_layer_norm / add_rms_norm: (x + residual, norm(x + residual)) ----
+# Inputs are x, residual, then the params as "affine" says. Both outputs get an
+# upstream gradient, so x's and residual's gradients are the residual stream's
+# plus the norm's. A residual that only broadcasts runs the unfused fallback.
+
+
+def add_norm_ref(ref):
+    def fn(x, r, *params, **attrs):
+        s = x + r
+        return s, ref(s, *params, **attrs)
+    return fn
+
+
+# (tag, x, residual, normalized_shape)
+ADD_SHAPES = [
+    ("3d", T((2, 5, 16)), T((2, 5, 16)), [16]),
+    ("gpt_row", T((3, 96)), T((3, 96)), [96]),
+    ("two_dims", T((2, 3, 4)), T((2, 3, 4)), [3, 4]),
+    ("strided", T((3, 6, 5), layout="t"), T((3, 6, 5), layout="slice"), [5]),
+    ("empty_rows", T((0, 6)), T((0, 6)), [6]),
+    ("broadcast_fallback", T((2, 4, 8)), T((4, 8)), [8]),
+    ("f64", T((3, 7), dtype="f64"), T((3, 7), dtype="f64"), [7]),
+]
+for tag, x, r, ns in ADD_SHAPES:
+    for affine in ("wb", "w", ""):
+        inputs = [x, r] + params_for(tuple(ns), affine, x.dtype)
+        CASES.append(case("add_layer_norm", inputs, add_norm_ref(layer_norm_ref),
+                          attrs={"normalized_shape": ns, "eps": 1e-5, "affine": affine}, tag=f"{tag}_{affine or 'none'}"))
+        if affine == "wb":
+            continue
+        CASES.append(case("add_rms_norm", inputs, add_norm_ref(rms_norm_ref),
+                          attrs={"normalized_shape": ns, "eps": 1e-6, "affine": affine}, tag=f"{tag}_{affine or 'none'}"))
