@@ -8,4 +8,11 @@ if(NOT TESSERA_DNNL_LIBRARY)
   message(WARNING "libdnnl.so.2 not found: float32 matmul will fail at run time. "
                   "Run scripts/install_deps.sh (Debian package libdnnl2).")
 endif()
+# The bf16 GEMM (src/backends/cpu/bf16_matmul.cpp) calls oneDNN's C API
+# through dlopen too, but takes its types from the headers (Debian libdnnl-dev).
+find_path(TESSERA_DNNL_INCLUDE oneapi/dnnl/dnnl.h)
+if(NOT TESSERA_DNNL_INCLUDE)
+  message(FATAL_ERROR "oneapi/dnnl/dnnl.h not found: run scripts/install_deps.sh (Debian package libdnnl-dev)")
+endif()
 add_library(tessera_blas INTERFACE)
+target_include_directories(tessera_blas INTERFACE ${TESSERA_DNNL_INCLUDE})

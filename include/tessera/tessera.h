@@ -3,6 +3,7 @@
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/core/allocator.h"
+#include "tessera/core/autocast.h"
 #include "tessera/core/dispatch.h"
 #include "tessera/core/dtype.h"
 #include "tessera/core/error.h"

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <exception>
 
+#include "tessera/core/autocast.h"
 
 namespace tessera {
 
@@ -34,11 +35,13 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const std::function
   // Static split: chunk c covers [begin + c*n/chunks, begin + (c+1)*n/chunks).
   // An exception cannot cross an OpenMP region: keep the first and rethrow it.
   std::exception_ptr error;
+  const Precision autocast = autocast_precision();  // the caller's, for GEMMs inside the chunks
 #pragma omp parallel for num_threads(chunks) schedule(static, 1)
   for (int64_t c = 0; c < chunks; ++c) {
     int64_t lo = begin + c * n / chunks;
     int64_t hi = begin + (c + 1) * n / chunks;
     try {
+      AutocastGuard same_precision(autocast);
       if (lo < hi) fn(lo, hi);
     } catch (...) {
 #pragma omp critical(tessera_parallel_error)

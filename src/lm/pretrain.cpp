@@ -44,6 +44,7 @@ PretrainResult pretrain(const std::string& recipe_json, const std::string& data_
   c.out_dir = out_dir;
   c.total_steps = r.steps;
   c.grad_accum = r.grad_accum;
+  c.precision = r.precision;
   c.clip_grad_norm = r.clip_grad_norm;
   c.log_every = r.log_every;
   c.log_first_step = true;  // the starting loss (about ln(vocab))

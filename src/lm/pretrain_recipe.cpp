@@ -76,7 +76,7 @@ PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
 
   io::JsonReader t = top.section("train");
   t.known_keys({"steps", "batch_size", "seq_len", "grad_accum", "clip_grad_norm", "eval_every", "eval_batches",
-                "log_every", "seed", "threads", "peak_flops", "checkpoint"});
+                "log_every", "seed", "threads", "precision", "peak_flops", "checkpoint"});
   train::read_loop_fields(t, r);
   t.read("seq_len", r.seq_len);
   t.read("eval_batches", r.eval_batches);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tessera/core/autocast.h"
 #include "tessera/lm/mlm.h"
 
 namespace tessera::lm {
@@ -26,6 +27,7 @@ struct PretrainRecipe {
   int64_t eval_every = 0, eval_batches = 20, log_every = 10;
   uint64_t seed = 1337;
   int threads = 0;
+  Precision precision = Precision::fp32;  // "train.precision": "fp32" | "bf16"
   double peak_flops = 0;
   int64_t checkpoint_every = 0, keep_last = 2;
 };

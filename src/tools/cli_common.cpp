@@ -44,6 +44,8 @@ void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o) {
   cmd->add_option("--lr", o.lr, "override optimizer.lr");
   cmd->add_option("--seed", o.seed, "override train.seed");
   cmd->add_option("--threads", o.threads, "override train.threads (0 = all cores)");
+  cmd->add_option("--precision", o.precision, "override train.precision: fp32, or bf16 (GEMMs in bf16, fp32 weights)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
 void apply_recipe_overrides(const RecipeOverrides& o, json& recipe) {
@@ -52,6 +54,7 @@ void apply_recipe_overrides(const RecipeOverrides& o, json& recipe) {
   if (o.lr) recipe["optimizer"]["lr"] = *o.lr;
   if (o.seed) recipe["train"]["seed"] = *o.seed;
   if (o.threads) recipe["train"]["threads"] = *o.threads;
+  if (o.precision) recipe["train"]["precision"] = *o.precision;
 }
 
 void print_stopped(const std::string& out_dir, int64_t steps) {

@@ -50,6 +50,7 @@ struct RecipeOverrides {
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   std::optional<int> threads;
+  std::optional<std::string> precision;
 };
 void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o);
 void apply_recipe_overrides(const RecipeOverrides& o, nlohmann::json& recipe);

@@ -22,6 +22,7 @@ struct FinetuneArgs {
   std::optional<double> head_dropout, lora_alpha, lora_dropout, lr, weight_decay, warmup, clip_grad_norm;
   std::optional<uint64_t> seed;
   std::optional<int> threads;
+  std::optional<std::string> precision;
   RunControl run;
   bool from_scratch = false, merge = false;
 };
@@ -50,7 +51,7 @@ int run_finetune(const FinetuneArgs& a) {
   set("eval_batch_size", a.eval_batch_size), set("log_every", a.log_every), set("head_dropout", a.head_dropout);
   set("lora_alpha", a.lora_alpha), set("lora_dropout", a.lora_dropout), set("lr", a.lr);
   set("weight_decay", a.weight_decay), set("warmup", a.warmup), set("clip_grad_norm", a.clip_grad_norm);
-  set("seed", a.seed), set("threads", a.threads), set("checkpoint_every", a.checkpoint_every);
+  set("seed", a.seed), set("threads", a.threads), set("precision", a.precision), set("checkpoint_every", a.checkpoint_every);
   set("keep_last", a.keep_last), set("best_metric", a.best_metric);
   if (a.lora_targets) cfg["lora_targets"] = split_commas(*a.lora_targets);
   if (a.from_scratch) cfg["from_scratch"] = true;
@@ -105,6 +106,8 @@ Command add_finetune_command(CLI::App& app) {
   f->add_option("--clip-grad-norm", a->clip_grad_norm, "gradient norm clip, 0 = off (default 1.0)");
   f->add_option("--seed", a->seed, "seed: head init, LoRA init, dropout, batch order (default 1)");
   f->add_option("--threads", a->threads, "threads (0 = all cores)");
+  f->add_option("--precision", a->precision, "fp32 (default), or bf16: GEMMs in bf16, fp32 weights")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
   f->add_option("--log-every", a->log_every, "log every N steps (default 50)");
   f->add_option("--checkpoint-every", a->checkpoint_every,
                 "steps between checkpoints in --out/checkpoints (default 0: after every epoch)");

@@ -84,6 +84,7 @@ FinetuneResult finetune(const FinetuneConfig& cfg, const std::string& out_dir, c
   c.out_dir = out_dir;
   c.total_steps = total_steps;
   c.clip_grad_norm = cfg.clip_grad_norm;
+  c.precision = cfg.precision;
   c.log_every = cfg.log_every;
   c.eval_every = steps_per_epoch;  // the dev set after every epoch
   c.checkpoint_every = cfg.checkpoint_every;

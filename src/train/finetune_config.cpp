@@ -16,7 +16,7 @@ FinetuneConfig FinetuneConfig::from_json(const std::string& json_text, const std
   r.known_keys({"description", "base", "from_scratch", "tokenizer", "train_file", "dev_file", "format", "text_column",
                 "label_column", "max_train", "pooling", "head_dropout", "max_len", "mode", "lora_rank", "lora_alpha",
                 "lora_dropout", "lora_targets", "merge", "epochs", "batch_size", "eval_batch_size", "log_every", "lr",
-                "weight_decay", "warmup", "clip_grad_norm", "seed", "threads", "checkpoint_every", "keep_last",
+                "weight_decay", "warmup", "clip_grad_norm", "seed", "threads", "precision", "checkpoint_every", "keep_last",
                 "best_metric"});
   FinetuneConfig c;
   r.read("base", c.base);
@@ -47,6 +47,8 @@ FinetuneConfig FinetuneConfig::from_json(const std::string& json_text, const std
   r.read("clip_grad_norm", c.clip_grad_norm);
   r.read("seed", c.seed);
   r.read("threads", c.threads);
+  std::string precision;
+  if (r.read("precision", precision)) c.precision = parse_precision(precision, r.field("precision"));
   r.read("checkpoint_every", c.checkpoint_every);
   r.read("keep_last", c.keep_last);
   r.read("best_metric", c.best_metric);
@@ -82,6 +84,7 @@ std::string FinetuneConfig::to_json() const {
             {"clip_grad_norm", clip_grad_norm},
             {"seed", seed},
             {"threads", threads},
+            {"precision", precision_name(precision)},
             {"checkpoint_every", checkpoint_every},
             {"keep_last", keep_last},
             {"best_metric", best_metric}};

@@ -45,6 +45,7 @@ TrainingLoop::Impl::Impl(Objective& o, optim::Optimizer& opt, optim::LRScheduler
 }
 
 double TrainingLoop::Impl::take_step(int64_t& examples, int64_t& tokens) {
+  AutocastGuard autocast(cfg.precision);  // only GEMMs look at it: the optimizer step stays fp32
   StepContext ctx{step + 1, -1, cfg.grad_accum};
   for (StepHook* h : hooks) h->step_begin(ctx);
   optimizer.zero_grad();
@@ -164,6 +165,9 @@ LoopResult TrainingLoop::Impl::run() {
   }
   log.open((fs::path(cfg.out_dir) / "metrics.jsonl").string(), resumed, step);
   obj.announce(log);
+  if (cfg.precision == Precision::bf16)
+    log.message(std::string("precision bf16: ") + bf16_backend_description() +
+                "; weights, gradients, optimizer, norms, softmax and loss in fp32");
   session.restart();
   std::string stop_reason = "completed";
   while (step < cfg.total_steps) {
@@ -185,7 +189,10 @@ LoopResult TrainingLoop::Impl::run() {
     const bool eval_now = obj.can_evaluate() && ((cfg.eval_every > 0 && step % cfg.eval_every == 0) || last);
     progress.update(last_stats, train_line);
     std::optional<EvalResult> eval;
-    if (eval_now) eval = obj.evaluate();
+    if (eval_now) {
+      AutocastGuard autocast(cfg.precision);  // evaluation under the training precision
+      eval = obj.evaluate();
+    }
     if (obj.report_step(last_stats, train_line, eval ? &*eval : nullptr, log)) window_sum = 0, window_steps = 0;
     const bool stop_early = eval && !cfg.best_metric.empty() && update_best(*eval);
 

@@ -134,7 +134,8 @@ std::string TrainingLoop::Impl::write_summary(const RunSummary& run) {
             {"steps", step},
             {"wall_seconds", run.last.elapsed_seconds},
             {"train_seconds", run.train_seconds},
-            {"threads", get_num_threads()}};
+            {"threads", get_num_threads()},
+            {"precision", precision_name(cfg.precision)}};
   if (last_checkpoint) s["last_checkpoint"] = checkpoint::step_dir(cfg.out_dir, *last_checkpoint);
   if (best_step >= 0) {
     s["best_step"] = best_step;

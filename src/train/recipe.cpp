@@ -42,7 +42,7 @@ Recipe parse_recipe(const std::string& json_text) {
 
   io::JsonReader t = top.section("train");
   t.known_keys({"epochs", "steps", "batch_size", "eval_batch_size", "grad_accum", "clip_grad_norm", "eval_every",
-                "log_every", "seed", "threads", "early_stopping", "checkpoint"});
+                "log_every", "seed", "threads", "precision", "early_stopping", "checkpoint"});
   read_loop_fields(t, r);
   t.read("epochs", r.epochs);
   t.read("eval_batch_size", r.eval_batch_size);

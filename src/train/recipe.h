@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tessera/core/autocast.h"
+
 namespace tessera::train {
 
 struct Recipe {
@@ -25,6 +27,7 @@ struct Recipe {
   int64_t eval_every = 0, log_every = 50;
   uint64_t seed = 0;
   int threads = 0;
+  Precision precision = Precision::fp32;  // "train.precision": "fp32" | "bf16"
   std::string early_metric;
   std::string early_mode;  // "min" / "max" ("" : from the metric's name)
   int64_t patience = 0;

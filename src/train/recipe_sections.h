@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/json_reader.h"
+#include "tessera/core/autocast.h"
 #include "tessera/core/error.h"
 
 namespace tessera::train {
@@ -43,6 +44,8 @@ void read_loop_fields(const io::JsonReader& train, R& r) {
   train.read("log_every", r.log_every);
   train.read("seed", r.seed);
   train.read("threads", r.threads);
+  std::string precision;
+  if (train.read("precision", precision)) r.precision = parse_precision(precision, train.field("precision"));
 }
 
 template <class R>

@@ -40,6 +40,7 @@ Trainer::Trainer(std::string config_json, TrainData data, std::string out_dir, T
   c.out_dir = std::move(out_dir);
   c.total_steps = r.steps > 0 ? r.steps : r.epochs * steps_per_epoch;
   c.grad_accum = r.grad_accum;
+  c.precision = r.precision;
   c.clip_grad_norm = r.clip_grad_norm;
   c.log_every = r.log_every;
   c.eval_every = r.eval_every > 0 ? r.eval_every : steps_per_epoch;

@@ -13,6 +13,7 @@
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/parallel.h"
 #include "tessera/checkpoint/language_model.h"
+#include "tessera/io/safetensors.h"
 #include "tessera/lm/generate.h"
 #include "tessera/lm/pretrain.h"
 #include "tessera/ops/loss.h"
@@ -235,6 +236,55 @@ TEST_F(PretrainTest, MismatchedCheckpointsAndRecipesAreErrors) {
   expect_error<Error>(
       [&] { lm::pretrain(r.dump(), data_dir(), out("x"), opts(false, 0, 12345)); },
       {"meta.json", "fingerprint"});
+}
+
+// bf16 mixed precision ("train.precision"): the loss falls as in fp32 and
+// stays within 0.05 of it step by step (the GEMMs round their operands to
+// bf16; everything else is fp32), and summary.json says which precision ran.
+TEST_F(PretrainTest, Bf16TrainsLikeFp32) {
+  json r = recipe(30);
+  auto fp32 = lm::pretrain(r.dump(), data_dir(), out("fp32"), opts());
+  r["train"]["precision"] = "bf16";
+  auto bf16 = lm::pretrain(r.dump(), data_dir(), out("bf16"), opts());
+  ASSERT_EQ(bf16.steps, 30);
+  auto a = metrics(out("fp32")), b = metrics(out("bf16"));
+  ASSERT_EQ(a.size(), b.size());
+  bool any_different = false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double la = a[i].at("loss"), lb = b[i].at("loss");
+    EXPECT_NEAR(la, lb, 0.05) << "step " << a[i]["step"];
+    any_different |= la != lb;
+  }
+  EXPECT_TRUE(any_different) << "bf16 ran exactly as fp32: autocast did not apply";
+  EXPECT_GT(b.front().at("loss").get<double>(), 4.5);
+  EXPECT_LT(b.back().at("loss").get<double>(), 3.0);
+  ASSERT_TRUE(bf16.val_loss && fp32.val_loss);
+  EXPECT_NEAR(*bf16.val_loss, *fp32.val_loss, 0.05);
+  EXPECT_EQ(json::parse(slurp(fs::path(out("bf16")) / "summary.json"))["precision"], "bf16");
+  EXPECT_EQ(json::parse(slurp(fs::path(out("fp32")) / "summary.json"))["precision"], "fp32");
+  r["train"]["precision"] = "fp16";
+  expect_error<Error>([&] { lm::pretrain(r.dump(), data_dir(), out("x"), opts()); },
+                      {"train.precision", "unknown precision 'fp16'"});
+}
+
+// Checkpoints hold the fp32 master weights either way: a run resumes in the
+// other precision, and a bf16 run's checkpoint stores float32 tensors.
+TEST_F(PretrainTest, ResumesAcrossPrecisions) {
+  for (const auto& [first, then] : {std::pair{"bf16", "fp32"}, std::pair{"fp32", "bf16"}}) {
+    const std::string run = out(std::string(first) + "_then_" + then);
+    json r = recipe(20);
+    r["train"]["precision"] = first;
+    lm::pretrain(r.dump(), data_dir(), run, opts(false, 10));
+    r["train"]["precision"] = then;
+    auto rest = lm::pretrain(r.dump(), data_dir(), run, opts(true));
+    EXPECT_EQ(rest.steps, 20) << run;
+    ASSERT_TRUE(rest.val_loss.has_value());
+    EXPECT_LT(*rest.val_loss, 3.0) << run;
+    EXPECT_EQ(json::parse(slurp(fs::path(run) / "summary.json"))["precision"], then);
+    auto weights = io::load_safetensors((fs::path(checkpoint::step_dir(run, 10)) / "model.safetensors").string());
+    ASSERT_FALSE(weights.tensors.empty());
+    for (const auto& [name, t] : weights.tensors) EXPECT_EQ(t.dtype(), DType::F32) << name;
+  }
 }
 
 }  // namespace

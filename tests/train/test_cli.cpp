@@ -61,6 +61,12 @@ TEST(Cli, BadInputGivesOneLineAndNonZeroExit) {
   EXPECT_EQ(lines(ck.output), 1) << ck.output;
   EXPECT_NE(ck.output.find("/nonexistent/run"), std::string::npos) << ck.output;
 
+  for (const char* cmd : {"train --config x.json", "pretrain --config x.json", "finetune"}) {
+    auto precision = run(std::string(cmd) + " --out y --precision fp16");
+    EXPECT_EQ(precision.rc, 2) << cmd;
+    EXPECT_NE(precision.output.find("--precision"), std::string::npos) << cmd << ": " << precision.output;
+  }
+
   EXPECT_EQ(run("train --help").rc, 0);
   EXPECT_EQ(run("eval --help").rc, 0);
 }

@@ -207,3 +207,20 @@ TEST_F(Finetune, BadCheckpointSettingsAreErrors) {
   test_util::expect_error<Error>([] { train::FinetuneConfig::from_json(R"({"checkpoint_every": "2"})"); },
                                  {"'checkpoint_every' must be an integer"});
 }
+
+// "precision": "bf16" reaches the loop (summary.json says so), the config
+// round-trips it, and a bad value names the key.
+TEST_F(Finetune, Bf16PrecisionIsReadAndRecorded) {
+  train::FinetuneConfig c = config();
+  c.epochs = 1;
+  c.precision = Precision::bf16;
+  auto r = train::finetune(c, out("run"), {.quiet = true});
+  EXPECT_EQ(r.stop_reason, "completed");
+  EXPECT_EQ(json::parse(slurp(fs::path(out("run")) / "summary.json"))["precision"], "bf16");
+  auto back = train::FinetuneConfig::from_json(c.to_json(), "recipe.json");
+  EXPECT_EQ(back.precision, Precision::bf16);
+  EXPECT_EQ(train::FinetuneConfig::from_json("{}").precision, Precision::fp32);
+  tessera::test_util::expect_error<Error>(
+      [] { train::FinetuneConfig::from_json(R"({"precision": "half"})", "recipe.json"); },
+      {"precision", "unknown precision 'half'"});
+}

@@ -274,3 +274,25 @@ TEST(Trainer, AnUnknownEarlyStoppingMetricNamesTheKey) {
   }
   fs::remove_all(out);
 }
+
+// "train.precision": bf16 learns as fp32 does and is recorded; a bad value names the key.
+TEST(Trainer, Bf16PrecisionLearnsAndIsRecorded) {
+  std::string out = scratch("bf16");
+  json r = recipe();
+  r["model"]["dropout"] = 0.0;
+  r["train"]["steps"] = 30;
+  r["train"]["precision"] = "bf16";
+  train::Trainer t(r.dump(), tiny_data(), out, {.quiet = true});
+  EXPECT_EQ(t.run().steps, 30);
+  json summary = json::parse(std::ifstream(out + "/summary.json"));
+  EXPECT_EQ(summary["precision"], "bf16");
+  EXPECT_GE(summary["test_accuracy"].get<double>(), 0.9);
+  fs::remove_all(out);
+  r["train"]["precision"] = "int8";
+  try {
+    train::Trainer bad(r.dump(), tiny_data(), out, {.quiet = true});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train.precision: unknown precision 'int8'"), std::string::npos) << e.what();
+  }
+}

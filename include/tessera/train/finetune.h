@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "tessera/checkpoint/classifier.h"
+#include "tessera/core/autocast.h"
 #include "tessera/models/classifier.h"
 #include "tessera/nn/lora.h"
 #include "tessera/text/tokenizer.h"
@@ -71,6 +72,7 @@ struct FinetuneConfig {
   double lr = 5e-5, weight_decay = 0.01, warmup = 0.1, clip_grad_norm = 1.0;
   uint64_t seed = 1;
   int threads = 0;             // 0: all cores
+  Precision precision = Precision::fp32;  // "precision": "fp32" | "bf16" (GEMMs; see train/loop.h)
   int64_t checkpoint_every = 0;     // steps between step folders; 0: after every epoch
   int64_t keep_last = 1;            // step folders kept (model/ always holds the best)
   std::string best_metric = "accuracy";  // "accuracy" | "macro_f1" | "loss": picks the epoch model/ holds

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "tessera/core/autocast.h"
 #include "tessera/core/error.h"
 #include "tessera/optim/lr_scheduler.h"
 #include "tessera/optim/optimizer.h"
@@ -66,6 +67,10 @@ struct LoopConfig {
   bool resume = false;             // continue from <out_dir>/checkpoints' newest step
   bool quiet = false;              // no console output
   int64_t stop_after_steps = 0;    // > 0: checkpoint and return after this step (a simulated interruption)
+  // bf16: forward, backward and evaluation run under AutocastGuard (GEMMs in
+  // bf16, fp32 accumulation); weights, gradients and optimizer state stay fp32,
+  // so checkpoints are the same either way and a run may resume in the other.
+  Precision precision = Precision::fp32;
 };
 
 // Where a step is seen from outside, for what plugs in next:

@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <string>
 
+#include "backends/cpu/bf16_gemm.h"
+#include "tessera/core/autocast.h"
 #include "tessera/core/error.h"
 #include "tessera/core/parallel.h"
 
@@ -86,6 +88,7 @@ bool trivial_gemm(int64_t M, int64_t N, int64_t K, T beta, T* C, int64_t ldc) {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (trivial_gemm(M, N, K, beta, C, ldc)) return;
+  if (autocast_bf16()) return cpu::gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   const Dnnl& d = dnnl();
   if (!d.sgemm) throw Error(d.error);
   int status = d.sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -6,7 +6,9 @@
 //
 // Like BLAS, C is not read when beta == 0, K == 0 gives C = beta * C, and the
 // result is bit-identical run to run at a fixed thread count. Called from
-// inside a parallel region, a GEMM runs on the calling thread only.
+// inside a parallel region, a GEMM runs on the calling thread only. Under
+// bf16 autocast (tessera/core/autocast.h) the float32 GEMM rounds op(A) and
+// op(B) to bfloat16 and accumulates in float32 (bf16_gemm.h).
 #pragma once
 #include <cstdint>
 
