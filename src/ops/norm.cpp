@@ -6,6 +6,7 @@
 #include "kernels/norm.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/norm.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera {
 
@@ -58,6 +59,7 @@ Tensor zeros_if(bool cond, const Shape& shape, const Tensor& like) {
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  TSR_PROFILE_OP("layer_norm", x, weight, bias);
   const RowsCols rc = check_args("layer_norm", x, normalized_shape, weight, bias);
   Tensor xc = x.detach().contiguous(), wc = prepared(weight), bc = prepared(bias);
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
@@ -90,6 +92,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 }
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  TSR_PROFILE_OP("rms_norm", x, weight);
   const RowsCols rc = check_args("rms_norm", x, normalized_shape, weight, Tensor());
   Tensor xc = x.detach().contiguous(), wc = prepared(weight);
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
