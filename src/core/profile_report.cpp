@@ -138,7 +138,9 @@ std::string format_table(const Summary& s, size_t max_rows) {
   if (n < s.rows.size()) {
     int64_t rest = 0;
     for (size_t i = n; i < s.rows.size(); ++i) rest += s.rows[i].self_ns;
-    out += "(" + std::to_string(s.rows.size() - n) + " more rows: " + ms(rest) + " ms self, " + pct(rest) + ")\n";
+    std::snprintf(line, sizeof line, "(%zu more rows: %s ms self, %s)\n", s.rows.size() - n, ms(rest).c_str(),
+                  pct(rest).c_str());
+    out += line;
   }
   out += std::string(width + 80, '-') + "\n";
   out += std::to_string(s.steps) + " step(s): wall time " + fixed(step_ms, 3) + " ms";

@@ -9,6 +9,7 @@
 
 #include "tessera/core/profile_report.h"
 #include "tessera/core/profiler.h"
+#include "tessera/core/random.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/linalg.h"
 #include "tessera/ops/sum.h"
@@ -33,8 +34,10 @@ bool inside(const profiler::Event& child, const profiler::Event& parent) {
 // A linear layer's forward and backward, the loss summed.
 void linear_step() {
   Tensor x = randn({8, 16});
-  Tensor w = randn({4, 16}).requires_grad_(true);
-  Tensor b = zeros({4}).requires_grad_(true);
+  Tensor w = randn({4, 16});
+  Tensor b = zeros({4});
+  w.set_requires_grad(true);
+  b.set_requires_grad(true);
   sum(linear(x, w, b)).backward();
 }
 

@@ -66,7 +66,7 @@ class ProfileHookTest : public ::testing::Test {
       "optimizer": {"type": "adamw", "lr": 0.01},
       "schedule": {"type": "constant", "warmup_steps": 0},
       "train": {"batch_size": 4, "clip_grad_norm": 1.0, "eval_every": 0, "eval_batches": 1,
-                "log_every": 0, "seed": 3, "threads": 1}
+                "log_every": 100, "seed": 3, "threads": 1}
     })");
     r["train"]["steps"] = steps;
     lm::PretrainOptions o;
@@ -93,10 +93,12 @@ TEST_F(ProfileHookTest, TableAccountsForTheStepsAndTheTraceIsWellFormed) {
   EXPECT_EQ(s.misnested, 0);
   // The self times partition the steps (exact but for a nesting error), and
   // the steps the profiler saw are the steps the loop took: an independent
-  // clock around all hooks agrees within 10% (the acceptance figure is 5%;
-  // the slack keeps a loaded machine from failing the test).
+  // clock around the other hooks agrees within 10% plus 10 ms (the acceptance
+  // figure is 5%; the slack is for a loaded machine, where the scheduler may
+  // take the core for a time slice between two hooks of these short steps).
   EXPECT_NEAR(static_cast<double>(s.self_ns), static_cast<double>(s.step_ns), 0.01 * static_cast<double>(s.step_ns));
-  EXPECT_NEAR(static_cast<double>(s.step_ns) / 1e9, timer.seconds, 0.10 * timer.seconds);
+  EXPECT_NEAR(static_cast<double>(s.step_ns) / 1e9, timer.seconds, 0.10 * timer.seconds + 0.010)
+      << profile.table();
   // Nearly all of a step is inside ops, kernels, backward nodes and the optimizer.
   EXPECT_GT(s.work_self_ns, s.step_ns / 2);
   EXPECT_GT(s.flops, 0);
@@ -135,15 +137,16 @@ TEST_F(ProfileHookTest, TableAccountsForTheStepsAndTheTraceIsWellFormed) {
     for (const json& e : events) {
       const double ts = e["ts"], end = ts + e["dur"].get<double>();
       while (!open.empty() && open.back().first <= ts) open.pop_back();
-      if (!open.empty())
+      if (!open.empty()) {
         EXPECT_LE(end, open.back().first + 1e-3) << e["name"] << " overlaps the end of " << open.back().second;
+      }
       open.emplace_back(end, e["name"].get<std::string>());
     }
   }
 }
 
 TEST_F(ProfileHookTest, ARunEndingBeforeTheWindowRecordsNothing) {
-  train::ProfileHook profile({.warmup_steps = 10, .steps = 2, .print = false});
+  train::ProfileHook profile({.trace_file = "", .warmup_steps = 10, .steps = 2, .print = false});
   pretrain(2, {&profile});
   profile.finish();
   EXPECT_FALSE(profile.recorded());
