@@ -10,6 +10,7 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
+#include "tessera/core/profiler.h"
 #include "tessera/ops/elementwise.h"
 
 namespace tessera {
@@ -18,6 +19,11 @@ namespace {
 void check_grad(const char* who, const std::string& op, const Tensor& g, const Shape& shape, size_t input) {
   TSR_CHECK(g.shape() == shape, AutogradError, "backward of ", op, ": gradient for input ", input, " has shape ",
             shape_str(g.shape()), " but the input has shape ", shape_str(shape), " (", who, ")");
+}
+
+// The profiler's name for a node's backward ("linear_backward"); built only while recording.
+const char* backward_event_name(const Node& node) {
+  return profiler::enabled() ? profiler::runtime_name(node.name + "_backward") : "";
 }
 
 Tensor accumulate(const Tensor& acc, const Tensor& g) { return acc.defined() ? add(acc, g) : g; }
@@ -131,7 +137,11 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       }
       TSR_CHECK(node->multi_backward != nullptr, AutogradError, "backward through ", node->name,
                 " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
-      std::vector<Tensor> in_grads = node->multi_backward(gs);
+      std::vector<Tensor> in_grads;
+      {
+        profiler::Scope event(backward_event_name(*node), profiler::Kind::Backward);
+        in_grads = node->multi_backward(gs);
+      }
       if (!retain_graph) node->multi_backward = nullptr;
       deliver(*node, in_grads);
       continue;
@@ -158,7 +168,11 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
     }
     TSR_CHECK(node->backward != nullptr, AutogradError, "backward through ", node->name,
               " a second time: its saved tensors were freed; pass retain_graph=true to the first backward");
-    std::vector<Tensor> in_grads = node->backward(g);
+    std::vector<Tensor> in_grads;
+    {
+      profiler::Scope event(backward_event_name(*node), profiler::Kind::Backward);
+      in_grads = node->backward(g);
+    }
     if (!retain_graph) node->backward = nullptr;  // frees saved tensors
     deliver(*node, in_grads);
   }

@@ -9,6 +9,7 @@
 
 #include "tessera/core/allocator.h"
 #include "tessera/core/error.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera {
 namespace {
@@ -23,6 +24,7 @@ class CpuCachingAllocator final : public Allocator {
  public:
   void* allocate(size_t nbytes) override {
     size_t size = round_size(nbytes);
+    profiler::note_alloc(size);  // attributed to the innermost open profiler event
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.allocs;
     auto it = free_.find(size);

@@ -7,6 +7,7 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/core/error.h"
+#include "tessera/core/profiler.h"
 #include "tessera/core/stopwatch.h"
 #include "tessera/lm/text_stream.h"
 
@@ -66,7 +67,10 @@ class Decoder {
         accept(s, i);
         if (s.done) continue;
         auto t0 = Clock::now();
-        s.next = step(s, {s.out.tokens.back()});
+        {
+          profiler::Scope event("decode", profiler::Kind::Step, s.out.decode_steps + 1);  // `generate --profile`
+          s.next = step(s, {s.out.tokens.back()});
+        }
         s.out.decode_seconds += seconds_since(t0);
         ++s.out.decode_steps;
         live = true;
@@ -104,7 +108,10 @@ class Decoder {
     }
     s.cache = model_.make_cache(1, static_cast<int64_t>(ids.size()) + opts_.max_new_tokens);
     auto t0 = Clock::now();
-    s.next = step(s, ids);
+    {
+      profiler::Scope event("prefill", profiler::Kind::Step, 0);  // `generate --profile`
+      s.next = step(s, ids);
+    }
     s.out.prefill_seconds = seconds_since(t0);
   }
 

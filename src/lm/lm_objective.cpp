@@ -8,6 +8,8 @@
 
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/checkpoint/folders.h"
+#include "tessera/core/machine_peak.h"
+#include "tessera/core/parallel.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/lm/pretrain.h"
@@ -28,8 +30,14 @@ json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr
 }  // namespace
 
 LanguageModelObjective::LanguageModelObjective(const PretrainRecipe& recipe, text::TokenData data)
-    : recipe_(recipe), data_(std::move(data)), sampler_(recipe.seed ^ kSamplerSalt) {
-  peak_flops_ = recipe_.peak_flops > 0 ? recipe_.peak_flops : kDefaultPeakFlops;
+    : recipe_(recipe), data_(std::move(data)), sampler_(recipe.seed ^ kSamplerSalt), precision_(precision_name(recipe.precision)) {
+  if (recipe_.peak_flops > 0) {
+    peak_flops_ = recipe_.peak_flops, peak_source_ = "recipe";
+  } else {
+    const MachinePeak peak = machine_peak(get_num_threads());
+    peak_flops_ = peak.for_precision(precision_);
+    peak_source_ = peak.from_cache ? "cached measurement" : "measured";
+  }
 }
 
 void LanguageModelObjective::prepare(const std::string& tokenizer_file) {
@@ -47,7 +55,7 @@ train::MicroBatchLoss LanguageModelObjective::next_loss() {
 }
 
 train::ProgressStyle LanguageModelObjective::progress_style() const {
-  return {.tokens = true, .flops_per_token = flops_per_token(), .peak_flops = peak_flops_};
+  return {.tokens = true, .flops_per_token = flops_per_token(), .peak_flops = peak_flops_, .precision = precision_};
 }
 
 train::EvalResult LanguageModelObjective::evaluate() {
@@ -96,6 +104,11 @@ void LanguageModelObjective::announce(train::RunLog& log) {
   log.message(std::string(label()) + ": " + std::to_string(count_parameters(false)) + " parameters, " +
               std::to_string(recipe_.batch_size * recipe_.grad_accum * positions()) + " tokens per step, " +
               std::to_string(data_.train.num_tokens()) + " train tokens");
+  char peak[160];
+  std::snprintf(peak, sizeof peak, "MFU against %.1f GFLOP/s, the %s peak (%s, %d threads)", peak_flops_ / 1e9,
+                precision_.c_str(), peak_source_ == "recipe" ? "recipe's train.peak_flops" : peak_source_.c_str(),
+                get_num_threads());
+  log.message(peak);
 }
 
 std::string LanguageModelObjective::summary_json(const train::RunSummary& run) const {
@@ -107,6 +120,7 @@ std::string LanguageModelObjective::summary_json(const train::RunSummary& run) c
   s["tokens_per_second"] = tps;
   s["flops_per_token"] = fpt;
   s["peak_flops"] = peak_flops_;
+  s["peak_flops_source"] = peak_source_ == "recipe" ? "recipe" : "measured";
   s["mfu"] = fpt * tps / peak_flops_;
   s["num_parameters"] = count_parameters(false);
   s["num_parameters_non_embedding"] = count_parameters(true);

@@ -69,7 +69,11 @@ class LanguageModelObjective : public train::Objective {
  private:
   Generator sampler_;
   std::string tokenizer_bytes_;
+  // MFU's denominator: the recipe's train.peak_flops, else the measured peak
+  // of this machine (core/machine_peak.h) for the precision and thread count.
+  std::string precision_;
   double peak_flops_ = 0;
+  std::string peak_source_;  // "recipe" | "measured" | "cached measurement"
   double train_loss_ = 0;
   std::optional<double> val_loss_;
 };

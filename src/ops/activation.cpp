@@ -2,6 +2,7 @@
 // backward side by side. Formulas follow PyTorch's CPU kernels so results
 // agree to rounding; the kernels are in src/backends/cpu/activation.cpp.
 #include "tessera/ops/activation.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/activation.h"
 #include "tessera/autograd/node.h"
@@ -23,6 +24,7 @@ const char* activation_name(Activation kind) {
 namespace {
 
 Tensor activation(const Tensor& x, Activation kind) {
+  TSR_PROFILE_OP(activation_name(kind), x);
   const char* op = activation_name(kind);
   TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError, op,
             ": expected a float32 or float64 tensor, got ", dtype_name(x.dtype()));

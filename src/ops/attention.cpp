@@ -4,6 +4,7 @@
 // all masked gives NaN, as softmax over all -inf does in torch 1.13 (its
 // gradient to q and k is zero there, as through torch's masked_fill).
 #include "tessera/ops/attention.h"
+#include "tessera/core/profiler.h"
 
 #include <cmath>
 
@@ -35,6 +36,7 @@ Tensor flat_batch(const Tensor& t, const Shape& batch, int64_t B) {
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& attn_mask,
                                     bool is_causal, double dropout_p, std::optional<double> scale, Generator* gen) {
+  TSR_PROFILE_OP(kOp, q, k, v, attn_mask);
   for (const Tensor* t : {&q, &k, &v}) {
     TSR_CHECK(t->defined(), Error, kOp, ": q, k and v must be defined");
     TSR_CHECK(t->dtype() == DType::F32 || t->dtype() == DType::F64, DTypeError, kOp,
@@ -99,6 +101,10 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor lse = empty({B, L}, to);      // (B, L)
   attention_stub[q.device()](out, lse, qc, kc, vc, mask, p);
   const Tensor out_flat = out;  // (B, L, Ev)
+  // q k^T and p v over the full (L, S) matrix, as nanoGPT's MFU formula counts them (causal or not);
+  // the backward counts twice this.
+  const double attention_flops = 2.0 * static_cast<double>(B * L * S) * static_cast<double>(E + Ev);
+  TSR_PROFILE_FLOPS(attention_flops);
   out = out.view(with_tail(batch, L, Ev));
 
   if (any_requires_grad({&q, &k, &v, &attn_mask})) {
@@ -115,6 +121,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
              Tensor go = g.contiguous().view({B, L, Ev});
              attention_backward_stub[qs.device()](dq, dk, dv, dmask, go, sout.unpack(kOp), qs, sk.unpack(kOp), sv.unpack(kOp),
                                                   smask.unpack(kOp), slse.unpack(kOp), p);
+             TSR_PROFILE_FLOPS(2 * attention_flops);
              return {sum_to(dq.view(with_tail(batch, L, E)), q_shape), sum_to(dk.view(with_tail(batch, S, E)), k_shape),
                      sum_to(dv.view(with_tail(batch, S, Ev)), v_shape),
                      need_mask ? sum_to(dmask.view(with_tail(batch, L, S)), mask_shape) : Tensor()};

@@ -1,6 +1,7 @@
 // conv2d as torch.nn.functional.conv2d: NCHW (or unbatched CHW) input, groups,
 // stride, padding, dilation; backward for input, weight and bias.
 #include "tessera/ops/conv.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/conv.h"
 #include "tessera/autograd/grad_mode.h"
@@ -37,16 +38,20 @@ Tensor conv2d_batched(const Tensor& x0, const Tensor& w0, const Tensor& b0, Pair
   Tensor x = x0.contiguous(), w = w0.contiguous(), b = b0.defined() ? b0.contiguous() : b0;
   Tensor out = empty({N, Cout, out_hw[0], out_hw[1]}, {.dtype = x.dtype(), .device = x.device()});
   conv2d_stub[x.device()](out, x, w, b, geo);
+  // Multiply-adds of the output: 2 * N * Cout * Ho * Wo * (Cin / groups) * kH * kW (the backward does twice this).
+  const double conv_flops = 2.0 * static_cast<double>(out.numel()) * static_cast<double>(w.numel() / Cout);
+  TSR_PROFILE_FLOPS(conv_flops);
 
   const bool need_x = x0.requires_grad(), need_w = w0.requires_grad(), need_b = b0.defined() && b0.requires_grad();
   record("conv2d", out, {x0, w0, b0},
-         [sx = SavedTensor(x), sw = SavedTensor(w), geo, need_x, need_w, need_b](const Tensor& g0) -> std::vector<Tensor> {
+         [sx = SavedTensor(x), sw = SavedTensor(w), geo, need_x, need_w, need_b, conv_flops](const Tensor& g0) -> std::vector<Tensor> {
            const Tensor& x = sx.unpack("conv2d");
            const Tensor& w = sw.unpack("conv2d");
            Tensor g = g0.contiguous();
            Tensor gx = need_x ? empty(x.shape(), {.dtype = x.dtype(), .device = x.device()}) : Tensor();
            Tensor gw = need_w ? empty(w.shape(), {.dtype = w.dtype(), .device = w.device()}) : Tensor();
            if (need_x || need_w) conv2d_backward_stub[x.device()](gx, gw, g, x, w, geo);
+           TSR_PROFILE_FLOPS(conv_flops * (need_x + need_w));
            return {gx, gw, need_b ? sum(g, {0, 2, 3}) : Tensor()};
          });
   return out;
@@ -56,6 +61,7 @@ Tensor conv2d_batched(const Tensor& x0, const Tensor& w0, const Tensor& b0, Pair
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair stride, Pair padding, Pair dilation,
               int64_t groups) {
+  TSR_PROFILE_OP("conv2d", x, weight, bias);
   TSR_CHECK(x.defined() && weight.defined(), Error, "conv2d: got an undefined tensor");
   TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError,
             "conv2d: expected a float32 or float64 input, got ", dtype_name(x.dtype()));

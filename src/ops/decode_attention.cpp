@@ -1,6 +1,7 @@
 // decode_attention: checks that every buffer has the shape, dtype and device
 // the kernel assumes, then one kernel call writes the caches and the output.
 #include "tessera/ops/decode_attention.h"
+#include "tessera/core/profiler.h"
 
 #include <algorithm>
 #include <cmath>
@@ -37,6 +38,7 @@ void check_distinct(std::span<const Tensor* const> caches, const char* what) {
 void decode_attention(const Tensor& out, const Tensor& qkv, std::span<const Tensor* const> k_caches,
                       std::span<const Tensor* const> v_caches, std::span<const int64_t> positions,
                       int64_t num_heads, const Tensor& rope_cos, const Tensor& rope_sin) {
+  TSR_PROFILE_OP("decode_attention", qkv);
   TSR_CHECK(qkv.defined() && out.defined(), Error, kOp, ": qkv and out must be defined");
   TSR_CHECK(qkv.dtype() == DType::F32 || qkv.dtype() == DType::F64, DTypeError, kOp,
             ": qkv must be float32 or float64, got ", dtype_name(qkv.dtype()));

@@ -2,6 +2,7 @@
 // mask is recomputed from (seed, offset) in backward instead of being stored.
 // As torch: p == 0, eval mode and empty inputs return x itself and draw nothing.
 #include "tessera/ops/dropout.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/dropout.h"
 #include "tessera/autograd/node.h"
@@ -9,6 +10,7 @@
 namespace tessera {
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  TSR_PROFILE_OP("dropout", x);
   TSR_CHECK(p >= 0.0 && p <= 1.0, Error, "dropout: probability must be in [0, 1], got ", p);
   TSR_CHECK(is_floating(x.dtype()), DTypeError, "dropout: expected a floating-point tensor, got ",
             dtype_name(x.dtype()));

@@ -2,6 +2,7 @@
 // backward beside each op. Dtypes promote as in PyTorch for the common cases
 // (int with float -> float, float32 with float64 -> float64).
 #include "tessera/ops/elementwise.h"
+#include "tessera/core/profiler.h"
 
 #include <cmath>
 #include <limits>
@@ -65,6 +66,7 @@ Tensor float_input(const Tensor& a) { return is_floating(a.dtype()) ? a : a.to(D
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b, double alpha) {
+  TSR_PROFILE_OP("add", a, b);
   Tensor out = binary(BinaryOp::Add, "add", a, b, alpha);
   Shape sa = a.shape(), sb = b.shape();
   record("add", out, {a, b}, [sa, sb, alpha](const Tensor& g) -> std::vector<Tensor> {
@@ -74,6 +76,7 @@ Tensor add(const Tensor& a, const Tensor& b, double alpha) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
+  TSR_PROFILE_OP("sub", a, b);
   Tensor out = binary(BinaryOp::Sub, "sub", a, b, alpha);
   Shape sa = a.shape(), sb = b.shape();
   record("sub", out, {a, b}, [sa, sb, alpha](const Tensor& g) -> std::vector<Tensor> {
@@ -83,6 +86,7 @@ Tensor sub(const Tensor& a, const Tensor& b, double alpha) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("mul", a, b);
   Tensor out = binary(BinaryOp::Mul, "mul", a, b);
   SavedTensor sa(a.requires_grad() || b.requires_grad() ? a : Tensor());
   SavedTensor sb(a.requires_grad() || b.requires_grad() ? b : Tensor());
@@ -96,6 +100,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("div", a, b);
   // True division: integers divide as floats, as torch.div.
   Tensor fa = is_floating(a.dtype()) || is_floating(b.dtype()) ? a : a.to(DType::F32);
   Tensor out = binary(BinaryOp::Div, "div", fa, b);
@@ -112,18 +117,21 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double b) {
+  TSR_PROFILE_OP("add_scalar", a);
   Tensor out = unary(UnaryOp::AddScalar, a, b);
   record("add_scalar", out, {a}, [](const Tensor& g) -> std::vector<Tensor> { return {g}; });
   return out;
 }
 
 Tensor mul(const Tensor& a, double b) {
+  TSR_PROFILE_OP("mul_scalar", a);
   Tensor out = unary(UnaryOp::MulScalar, a, b);
   record("mul_scalar", out, {a}, [b](const Tensor& g) -> std::vector<Tensor> { return {mul(g, b)}; });
   return out;
 }
 
 Tensor pow(const Tensor& a0, double e) {
+  TSR_PROFILE_OP("pow", a0);
   Tensor a = float_input(a0);
   Tensor out = unary(UnaryOp::PowScalar, a, e);
   SavedTensor sa(a);
@@ -137,6 +145,7 @@ Tensor pow(const Tensor& a0, double e) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& e) {
+  TSR_PROFILE_OP("pow", a, e);
   Tensor out = binary(BinaryOp::Pow, "pow", a, e);
   SavedTensor sa(a), se(e), so(out);
   bool ga = a.requires_grad(), ge_ = e.requires_grad();
@@ -156,12 +165,14 @@ Tensor pow(const Tensor& a, const Tensor& e) {
 }
 
 Tensor neg(const Tensor& a) {
+  TSR_PROFILE_OP("neg", a);
   Tensor out = unary(UnaryOp::Neg, a);
   record("neg", out, {a}, [](const Tensor& g) -> std::vector<Tensor> { return {neg(g)}; });
   return out;
 }
 
 Tensor exp(const Tensor& a0) {
+  TSR_PROFILE_OP("exp", a0);
   Tensor a = float_input(a0);
   Tensor out = unary(UnaryOp::Exp, a);
   SavedTensor so(out);
@@ -170,6 +181,7 @@ Tensor exp(const Tensor& a0) {
 }
 
 Tensor log(const Tensor& a0) {
+  TSR_PROFILE_OP("log", a0);
   Tensor a = float_input(a0);
   Tensor out = unary(UnaryOp::Log, a);
   SavedTensor sa(a);
@@ -178,6 +190,7 @@ Tensor log(const Tensor& a0) {
 }
 
 Tensor sqrt(const Tensor& a0) {
+  TSR_PROFILE_OP("sqrt", a0);
   Tensor a = float_input(a0);
   Tensor out = unary(UnaryOp::Sqrt, a);
   SavedTensor so(out);
@@ -188,6 +201,7 @@ Tensor sqrt(const Tensor& a0) {
 }
 
 Tensor rsqrt(const Tensor& a0) {
+  TSR_PROFILE_OP("rsqrt", a0);
   Tensor a = float_input(a0);
   Tensor out = unary(UnaryOp::Rsqrt, a);
   SavedTensor so(out);
@@ -199,6 +213,7 @@ Tensor rsqrt(const Tensor& a0) {
 }
 
 Tensor abs(const Tensor& a) {
+  TSR_PROFILE_OP("abs", a);
   Tensor out = unary(UnaryOp::Abs, a);
   SavedTensor sa(a);
   record("abs", out, {a}, [sa](const Tensor& g) -> std::vector<Tensor> {
@@ -208,6 +223,7 @@ Tensor abs(const Tensor& a) {
 }
 
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  TSR_PROFILE_OP("clamp", a);
   TSR_CHECK(lo || hi, Error, "clamp: at least one of min and max must be given");
   double l = lo.value_or(-std::numeric_limits<double>::infinity());
   double h = hi.value_or(std::numeric_limits<double>::infinity());
@@ -224,6 +240,7 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
 }
 
 static Tensor extremum(BinaryOp kind, const char* op, const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP(op, a, b);
   Tensor out = binary(kind, op, a, b);
   SavedTensor sa(a), sb(b);
   bool ga = a.requires_grad(), gb = b.requires_grad();
@@ -244,6 +261,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Max
 Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "minimum", a, b); }
 
 static Tensor compare(CompareOp kind, const char* op, const Tensor& a0, const Tensor& b0) {
+  TSR_PROFILE_OP(op, a0, b0);
   check_device(a0, b0, op);
   DType dt = a0.dtype() == b0.dtype() ? a0.dtype() : result_type(a0, b0);
   Tensor a = a0.to(dt), b = b0.to(dt);

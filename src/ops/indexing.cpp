@@ -5,6 +5,7 @@
 #include "kernels/indexing.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/indexing.h"
+#include "tessera/core/profiler.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
@@ -33,6 +34,7 @@ void check_range(const Tensor& index, int64_t size, const char* op, const char* 
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
+  TSR_PROFILE_OP("gather", x, index_in);
   Tensor index = as_index(index_in, "gather", "index");
   const int64_t nd = x.dim();
   dim = wrap_dim(dim, nd, "gather");
@@ -68,6 +70,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index_in) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index_in) {
+  TSR_PROFILE_OP("index_select", x, index_in);
   Tensor index = as_index(index_in, "index_select", "index");
   TSR_CHECK(index.dim() <= 1, ShapeError, "index_select: index must be 1-D, got shape ", shape_str(index.shape()));
   if (x.dim() == 0) {
@@ -102,6 +105,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index_in) {
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices_in, std::optional<int64_t> padding_idx) {
+  TSR_PROFILE_OP("embedding", weight, indices_in);
   Tensor indices = as_index(indices_in, "embedding", "indices");
   TSR_CHECK(weight.dim() == 2, ShapeError, "embedding: weight must be 2-D (num_embeddings, embedding_dim), got shape ",
             shape_str(weight.shape()));

@@ -1,5 +1,6 @@
 // cat and stack: copies, one backward node over all inputs.
 #include "tessera/ops/join.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/copy.h"
 #include "tessera/autograd/node.h"
@@ -28,6 +29,7 @@ bool is_legacy_empty(const Tensor& t) { return t.dim() == 1 && t.size(0) == 0; }
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  TSR_PROFILE_OP("cat", tensors);
   check_list(tensors, "cat");
   // The reference tensor fixes the rank and the sizes of the other dims.
   const Tensor* ref = nullptr;
@@ -70,6 +72,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  TSR_PROFILE_OP("stack", tensors);
   check_list(tensors, "stack");
   const Shape& shape = tensors[0].shape();
   for (size_t i = 1; i < tensors.size(); ++i)

@@ -3,6 +3,7 @@
 // (row-major or transposed) go to the kernel without a copy; broadcast batch
 // dims are expanded (stride 0), never materialized.
 #include "tessera/ops/linalg.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/linalg.h"
 #include "tessera/autograd/grad_mode.h"
@@ -51,6 +52,8 @@ Tensor matmul_nd(const char* op, const Tensor& a0, const Tensor& b0, Tensor out 
   sb.insert(sb.end(), {K, N});
   Tensor a = blas_ready(a0).expand(sa), b = blas_ready(b0).expand(sb);
   matmul_stub[out.device()](out, a, b, beta);
+  // Every GEMM, forward or backward, passes here: its FLOPs go to the op or backward node around it.
+  TSR_PROFILE_FLOPS(2.0 * static_cast<double>(out.numel()) * static_cast<double>(K));
   return out;
 }
 
@@ -122,6 +125,7 @@ Tensor product(const char* op, const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("matmul", a, b);
   check_pair("matmul", a, b);
   TSR_CHECK(a.dim() >= 1 && b.dim() >= 1, ShapeError, "matmul: both operands need at least 1 dim, got shapes ",
             shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -129,6 +133,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mm(const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("mm", a, b);
   check_pair("mm", a, b);
   TSR_CHECK(a.dim() == 2 && b.dim() == 2, ShapeError, "mm: expected 2-D tensors, got shapes ", shape_str(a.shape()),
             " and ", shape_str(b.shape()));
@@ -136,6 +141,7 @@ Tensor mm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("bmm", a, b);
   check_pair("bmm", a, b);
   TSR_CHECK(a.dim() == 3 && b.dim() == 3, ShapeError, "bmm: expected 3-D tensors, got shapes ", shape_str(a.shape()),
             " and ", shape_str(b.shape()));
@@ -145,6 +151,7 @@ Tensor bmm(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  TSR_PROFILE_OP("linear", x, weight, bias);
   check_pair("linear", x, weight);
   TSR_CHECK(weight.dim() == 2, ShapeError, "linear: weight must be 2-D (out_features, in_features), got shape ",
             shape_str(weight.shape()));

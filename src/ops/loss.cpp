@@ -5,6 +5,7 @@
 // torch 1.13, including label smoothing with class weights and the weighted
 // "mean" (divided by the sum of the target classes' weights).
 #include "tessera/ops/loss.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/indexing.h"
 #include "kernels/loss.h"
@@ -107,6 +108,7 @@ Tensor apply_reduction(const Tensor& t, Reduction red) {
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                      double label_smoothing, const std::string& reduction) {
+  TSR_PROFILE_OP("cross_entropy", logits, target);
   Reduction red = parse_reduction(reduction, "cross_entropy");
   TSR_CHECK(label_smoothing >= 0.0 && label_smoothing <= 1.0, Error,
             "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
@@ -140,6 +142,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const Tensor& w
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& weight, int64_t ignore_index,
                 const std::string& reduction) {
+  TSR_PROFILE_OP("nll_loss", log_probs, target);
   Reduction red = parse_reduction(reduction, "nll_loss");
   ClassProblem p = class_problem(log_probs, target, weight, ignore_index, "nll_loss");
   ClassLossOptions o{ignore_index, 0.0};
@@ -166,6 +169,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const Tensor& wei
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  TSR_PROFILE_OP("mse_loss", input, target);
   Reduction red = parse_reduction(reduction, "mse_loss");
   check_float(input, "mse_loss", "input");
   check_float(target, "mse_loss", "target");
@@ -174,6 +178,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, const std::string& re
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& reduction) {
+  TSR_PROFILE_OP("l1_loss", input, target);
   Reduction red = parse_reduction(reduction, "l1_loss");
   check_float(input, "l1_loss", "input");
   check_float(target, "l1_loss", "target");
@@ -182,6 +187,7 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, const std::string& red
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const Tensor& pos_weight, const std::string& reduction) {
+  TSR_PROFILE_OP("binary_cross_entropy_with_logits", input, target);
   const char* op = "binary_cross_entropy_with_logits";
   Reduction red = parse_reduction(reduction, op);
   check_float(input, op, "input");

@@ -10,6 +10,7 @@
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/norm.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera {
 
@@ -78,6 +79,7 @@ std::vector<Tensor> add_graph_inputs(const Tensor& x, const Tensor& residual, co
 // receives it): one forward, one autograd node.
 AddNormResult layer_norm_impl(const char* op, const Tensor& x, const Tensor& residual, const Shape& normalized_shape,
                               const Tensor& weight, const Tensor& bias, double eps) {
+  TSR_PROFILE_OP(op, x, residual, weight, bias);
   const RowsCols rc = check_args(op, x, normalized_shape, weight, bias);
   const bool fused = residual.defined();
   Tensor xc = x.detach().contiguous(), wc = prepared(weight), bc = prepared(bias);
@@ -133,6 +135,7 @@ AddNormResult layer_norm_impl(const char* op, const Tensor& x, const Tensor& res
 // rms_norm of x, or of x + residual, as layer_norm_impl.
 AddNormResult rms_norm_impl(const char* op, const Tensor& x, const Tensor& residual, const Shape& normalized_shape,
                             const Tensor& weight, double eps) {
+  TSR_PROFILE_OP(op, x, residual, weight);
   const RowsCols rc = check_args(op, x, normalized_shape, weight, Tensor());
   const bool fused = residual.defined();
   Tensor xc = x.detach().contiguous(), wc = prepared(weight);

@@ -2,6 +2,7 @@
 // input, kernel, stride, padding, dilation (max only), ceil_mode and
 // count_include_pad, with the same output-size rules and checks as PyTorch.
 #include "tessera/ops/pool.h"
+#include "tessera/core/profiler.h"
 
 #include "kernels/pool.h"
 #include "tessera/autograd/grad_mode.h"
@@ -71,6 +72,7 @@ Pooled prepare(const char* op, const Tensor& x, Pair kernel, Pair stride, Pair p
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, Pair kernel_size, Pair stride, Pair padding, Pair dilation, bool ceil_mode) {
+  TSR_PROFILE_OP("max_pool2d", x);
   Pooled r = prepare("max_pool2d", x, kernel_size, stride, padding, dilation, ceil_mode);
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};
   const int64_t P = r.planes.size(0);
@@ -88,6 +90,7 @@ Tensor max_pool2d(const Tensor& x, Pair kernel_size, Pair stride, Pair padding, 
 }
 
 Tensor avg_pool2d(const Tensor& x, Pair kernel_size, Pair stride, Pair padding, bool ceil_mode, bool count_include_pad) {
+  TSR_PROFILE_OP("avg_pool2d", x);
   Pooled r = prepare("avg_pool2d", x, kernel_size, stride, padding, {1, 1}, ceil_mode);
   r.geo.count_include_pad = count_include_pad;
   const TensorOptions opts{.dtype = x.dtype(), .device = x.device()};

@@ -9,6 +9,7 @@
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"  // mul, for mean's backward
 #include "tessera/ops/reduce.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera {
 
@@ -138,6 +139,7 @@ MaxDim max_dim_impl(const Tensor& x, int64_t dim, bool keepdim, const char* op) 
 }  // namespace
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  TSR_PROFILE_OP("mean", x);
   check_floating(x, "mean");
   ReducePlan p = plan_reduction(x, dims, keepdim, "mean");
   Tensor out = empty(p.out_shape, {.dtype = x.dtype(), .device = x.device()});
@@ -151,6 +153,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  TSR_PROFILE_OP("var", x);
   check_floating(x, "var");
   TSR_CHECK(correction >= 0, Error, "var: correction must be non-negative, got ", correction);
   ReducePlan p = plan_reduction(x, dims, keepdim, "var");
@@ -176,6 +179,7 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction
 }
 
 Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
+  TSR_PROFILE_OP("max", x);
   MaxDim m = max_dim_impl(x, dim, keepdim, "max");
   if (any_requires_grad({&x})) {
     record("max", m.values, {x},
@@ -189,9 +193,13 @@ Tensor max(const Tensor& x, int64_t dim, bool keepdim) {
   return m.values;
 }
 
-Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) { return max_dim_impl(x, dim, keepdim, "argmax").indices; }
+Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  TSR_PROFILE_OP("argmax", x);
+  return max_dim_impl(x, dim, keepdim, "argmax").indices;
+}
 
 Tensor max(const Tensor& x) {
+  TSR_PROFILE_OP("max", x);
   TSR_CHECK(x.numel() > 0, ShapeError, "max: cannot reduce an empty tensor of shape ", shape_str(x.shape()),
             " over all elements (pass a dim)");
   Tensor xc = x.detach().contiguous();
@@ -209,6 +217,7 @@ Tensor max(const Tensor& x) {
 }
 
 Tensor vector_norm(const Tensor& x, double p) {
+  TSR_PROFILE_OP("vector_norm", x);
   TSR_CHECK(x.defined(), Error, "vector_norm: input is undefined");
   TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError,
             "vector_norm: input must be float32 or float64, got ", dtype_name(x.dtype()));

@@ -1,6 +1,7 @@
 // rotary_embedding and its tables. The backward of a rotation is the rotation
 // by the opposite angle, so forward and backward share one kernel.
 #include "tessera/ops/rope.h"
+#include "tessera/core/profiler.h"
 
 #include <cmath>
 
@@ -46,6 +47,7 @@ Tensor run(const Tensor& x, const Tensor& cos, const Tensor& sin, bool inverse) 
 }  // namespace
 
 Tensor rotary_embedding(const Tensor& x, const Tensor& cos, const Tensor& sin) {
+  TSR_PROFILE_OP("rotary_embedding", x);
   TSR_CHECK(x.defined() && cos.defined() && sin.defined(), Error, kOp, ": x, cos and sin must be defined");
   TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError, kOp,
             ": expected a float32 or float64 x, got ", dtype_name(x.dtype()));

@@ -7,6 +7,7 @@
 #include "kernels/softmax.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/softmax.h"
+#include "tessera/core/profiler.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
@@ -14,6 +15,7 @@ namespace tessera {
 namespace {
 
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log) {
+  TSR_PROFILE_OP(log ? "log_softmax" : "softmax", x);
   const char* op = log ? "log_softmax" : "softmax";
   TSR_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::F64, DTypeError, op,
             ": expected a float32 or float64 tensor, got ", dtype_name(x.dtype()));

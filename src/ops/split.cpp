@@ -4,6 +4,7 @@
 // piece's gradient was a zero-filled full-size tensor and the engine added
 // them up: O(pieces x input) work and memory for a per-step slicing loop.)
 #include "tessera/ops/split.h"
+#include "tessera/core/profiler.h"
 
 #include <algorithm>
 
@@ -31,6 +32,7 @@ Tensor assemble(const std::vector<Tensor>& grads, const Shape& shape, DType dtyp
 }  // namespace
 
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
+  TSR_PROFILE_OP("split", x);
   TSR_CHECK(x.dim() > 0, ShapeError, "split: cannot split a zero-dimensional tensor");
   dim = wrap_dim(dim, x.dim(), "split");
   int64_t total = 0;
@@ -73,6 +75,7 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
 }
 
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
+  TSR_PROFILE_OP("chunk", x);
   TSR_CHECK(chunks > 0, ShapeError, "chunk: number of chunks must be positive, got ", chunks);
   TSR_CHECK(x.dim() > 0, ShapeError, "chunk: cannot chunk a zero-dimensional tensor");
   dim = wrap_dim(dim, x.dim(), "chunk");

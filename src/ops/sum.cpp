@@ -8,6 +8,7 @@
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
+#include "tessera/core/profiler.h"
 #include "tessera/ops/reduce.h"
 
 namespace tessera {
@@ -70,6 +71,7 @@ Tensor sum_impl(const Tensor& x0, const std::vector<bool>& mask, bool keepdim) {
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  TSR_PROFILE_OP("sum", x);
   std::vector<bool> mask = reduced_mask(x, dims, "sum");
   Tensor out = sum_impl(x, mask, keepdim);
   Shape in_shape = x.shape();
@@ -88,6 +90,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
 Tensor sum_to(const Tensor& t, const Shape& shape) {
+  TSR_PROFILE_OP("sum_to", t);
   if (t.shape() == shape) return t;
   int64_t lead = t.dim() - static_cast<int64_t>(shape.size());
   TSR_CHECK(lead >= 0, ShapeError, "sum_to: cannot reduce shape ", shape_str(t.shape()), " to ", shape_str(shape));

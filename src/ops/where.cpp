@@ -4,6 +4,7 @@
 #include "kernels/where.h"
 #include "tessera/autograd/node.h"
 #include "tessera/ops/elementwise.h"
+#include "tessera/core/profiler.h"
 #include "tessera/ops/where.h"
 
 namespace tessera {
@@ -33,6 +34,7 @@ void check_cond(const Tensor& cond, const char* op, const char* what) {
 }  // namespace
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  TSR_PROFILE_OP("where", cond, a, b);
   check_cond(cond, "where", "condition");
   TSR_CHECK(a.dtype() == b.dtype(), DTypeError, "where: branches have dtypes ", dtype_name(a.dtype()), " and ",
             dtype_name(b.dtype()), " (convert one with .to() first)");
@@ -52,6 +54,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  TSR_PROFILE_OP("masked_fill", x, mask);
   check_cond(mask, "masked_fill", "mask");
   // As torch's out-of-place masked_fill, x and mask broadcast together.
   Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");

@@ -5,6 +5,7 @@
 #include "kernels/optim.h"
 #include "optim/step_util.h"
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera::optim {
 
@@ -30,6 +31,8 @@ template struct AdamOptionsT<1e-2>;
 
 template <class Options>
 void AdamBase<Options>::step() {
+  profiler::Scope event(profiler::enabled() ? profiler::runtime_name(this->type_name() + ".step") : "",
+                        profiler::Kind::Optimizer);
   NoGradGuard no_grad;
   for (size_t g = 0; g < this->groups_.size(); ++g) {
     const Options& o = this->groups_[g].options;

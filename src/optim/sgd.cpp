@@ -5,6 +5,7 @@
 #include "kernels/optim.h"
 #include "optim/step_util.h"
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera::optim {
 
@@ -24,6 +25,7 @@ SGD::SGD(const std::vector<ParamGroupSpec>& groups, const SGDOptions& defaults)
     : OptimizerWith<SGDOptions>("SGD", groups, defaults) {}
 
 void SGD::step() {
+  profiler::Scope event("SGD.step", profiler::Kind::Optimizer);
   NoGradGuard no_grad;
   for (size_t g = 0; g < groups_.size(); ++g) {
     const SGDOptions& o = groups_[g].options;

@@ -36,6 +36,28 @@ void add_run_control(CLI::App* cmd, RunControl& rc) {
   cmd->add_flag("-q,--quiet", rc.quiet, "no progress output");
   cmd->add_option("--stop-after", rc.stop_after,
                   "checkpoint and exit after this step, as if interrupted (to test --resume)");
+  cmd->add_option("--profile", rc.profile,
+                  "profile a window of steps: write a Chrome trace (ui.perfetto.dev, chrome://tracing) to this file "
+                  "and print the table of time by op, sorted by self time");
+  cmd->add_option("--profile-warmup", rc.profile_warmup, "steps before the profiled window (default 3)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--profile-steps", rc.profile_steps, "steps in the profiled window (default 5)")
+      ->check(CLI::PositiveNumber);
+}
+
+RunProfile::RunProfile(const RunControl& rc) {
+  if (rc.profile.empty()) return;
+  hook = std::make_unique<train::ProfileHook>(
+      train::ProfileOptions{.trace_file = rc.profile, .warmup_steps = rc.profile_warmup, .steps = rc.profile_steps});
+}
+
+std::vector<train::StepHook*> RunProfile::hooks() const {
+  if (!hook) return {};
+  return {hook.get()};
+}
+
+void RunProfile::finish() {
+  if (hook) hook->finish();
 }
 
 void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o) {

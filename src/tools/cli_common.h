@@ -5,9 +5,13 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "tessera/train/profile_hook.h"
 
 namespace tessera::cli {
 
@@ -30,18 +34,32 @@ Command add_keys_command(CLI::App& app);
 Command add_usage_command(CLI::App& app);
 Command add_cost_command(CLI::App& app);
 Command add_finetune_command(CLI::App& app);
+Command add_info_command(CLI::App& app);
 
 // Parses a JSON config file, which must hold an object; errors name the file
 // (and nlohmann's line/column).
 nlohmann::json read_config(const std::string& path);
 
-// --resume, --stop-after and -q/--quiet: what train, pretrain and finetune
-// share to control a run.
+// --resume, --stop-after, -q/--quiet and --profile FILE (with
+// --profile-warmup, --profile-steps): what train, pretrain and finetune share
+// to control a run.
 struct RunControl {
   int64_t stop_after = 0;
   bool resume = false, quiet = false;
+  std::string profile;  // Chrome trace path; "" : no profiling
+  int64_t profile_warmup = 3, profile_steps = 5;
 };
 void add_run_control(CLI::App* cmd, RunControl& rc);
+
+// The --profile hook of a run (train/profile_hook.h), when asked for:
+// hooks() goes into the run's options, finish() after the run reports a
+// window the run ended inside of.
+struct RunProfile {
+  explicit RunProfile(const RunControl& rc);
+  std::vector<train::StepHook*> hooks() const;
+  void finish();
+  std::unique_ptr<train::ProfileHook> hook;
+};
 // --steps, --batch-size, --lr, --seed and --threads: the recipe overrides
 // that train and pretrain share (the effective recipe, overrides applied, is
 // what checkpoints and summary.json record).

@@ -57,8 +57,11 @@ int run_finetune(const FinetuneArgs& a) {
   if (a.from_scratch) cfg["from_scratch"] = true;
   if (a.merge) cfg["merge"] = true;
   auto c = train::FinetuneConfig::from_json(cfg.dump(), a.config.empty() ? "flags" : a.config);
+  RunProfile profile(a.run);
   auto r = train::finetune(c, a.out,
-                           {.quiet = a.run.quiet, .resume = a.run.resume, .stop_after_steps = a.run.stop_after});
+                           {.quiet = a.run.quiet, .resume = a.run.resume, .stop_after_steps = a.run.stop_after,
+                            .hooks = profile.hooks()});
+  profile.finish();
   if (r.stop_reason == "interrupted") {
     print_stopped(a.out, r.steps);
     return 0;

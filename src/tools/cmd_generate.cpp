@@ -6,7 +6,9 @@
 // timing separates the prefill (prompt) from the decode steps, whose tokens/s
 // is the figure to compare (json also carries it per prompt under "timing").
 // --no-kv-cache recomputes the whole sequence every step: the baseline that
-// shows what the KV cache saves.
+// shows what the KV cache saves. --profile FILE records the prefill and every
+// decode step (or --profile-tokens FIRST-LAST of them) with the profiler and
+// prints its table to stderr.
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "cli_common.h"
 #include "tessera/checkpoint/language_model.h"
 #include "tessera/core/parallel.h"
+#include "tessera/core/profile_report.h"
 #include "tessera/lm/generate.h"
 
 using nlohmann::json;
@@ -32,7 +35,35 @@ struct GenerateArgs {
   uint64_t seed = 0;
   bool no_stream = false, ignore_eot = false, no_kv_cache = false;
   std::optional<int> threads;
+  std::string profile, profile_tokens;
 };
+
+// After a profiled generation: the decode steps FIRST-LAST of --profile-tokens
+// (all, with the prefill, when not given) as a Chrome trace and a table.
+void report_profile(const std::string& path, const std::string& tokens) {
+  profiler::stop();
+  std::vector<profiler::Event> events = profiler::collect();
+  if (!tokens.empty()) {
+    int64_t first = 0, last = 0;
+    const size_t dash = tokens.find('-');
+    try {
+      first = std::stoll(tokens.substr(0, dash));
+      last = dash == std::string::npos ? first : std::stoll(tokens.substr(dash + 1));
+    } catch (const std::exception&) {
+      first = last = 0;
+    }
+    TSR_CHECK(first >= 1 && last >= first, Error, "--profile-tokens must be FIRST-LAST decode steps (1-based), got '",
+              tokens, "'");
+    events = profiler::within_steps(events, [&](const profiler::Event& e) {
+      return e.name == "decode" && e.step >= first && e.step <= last;
+    });
+  }
+  profiler::write_chrome_trace(events, path);
+  std::cerr << "profile of " << (tokens.empty() ? "the prefill and every decode step" : "decode steps " + tokens)
+            << ":\n"
+            << profiler::format_table(profiler::summarize(events)) << "profile: Chrome trace (" << events.size()
+            << " events) written to " << path << "\n";
+}
 
 std::vector<std::string> read_prompt_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -77,9 +108,11 @@ int run_generate(const GenerateArgs& a) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);
     };
+  if (!a.profile.empty()) profiler::start();
   auto t0 = std::chrono::steady_clock::now();
   auto results = lm::generate(*loaded.model, *loaded.tokenizer, prompts, o, cb);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (!a.profile.empty()) report_profile(a.profile, a.profile_tokens);
 
   int64_t completion_total = 0, prompt_total = 0, decode_steps = 0;
   double prefill_secs = 0, decode_secs = 0;
@@ -173,6 +206,10 @@ Command add_generate_command(CLI::App& app) {
   g->add_option("--format", ga->format, "text (default) or json (one object per prompt per line)")
       ->check(CLI::IsMember({"text", "json"}));
   g->add_option("--threads", ga->threads, "threads (0 = all cores)");
+  g->add_option("--profile", ga->profile,
+                "profile the generation: Chrome trace to this file, table of time by op (self time) to stderr");
+  g->add_option("--profile-tokens", ga->profile_tokens,
+                "with --profile: only decode steps FIRST-LAST (1-based), e.g. 10-20 (default: prefill and all)");
   return {g, [ga] { return run_generate(*ga); }};
 }
 

@@ -35,6 +35,8 @@ int run_pretrain(const PretrainArgs& a) {
   o.resume = a.run.resume;
   o.quiet = a.run.quiet;
   o.stop_after_steps = a.run.stop_after;
+  RunProfile profile(a.run);
+  o.hooks = profile.hooks();
   if (!a.tokenizer.empty()) {
     // Its canonical form goes beside the run; its fingerprint must match the shards'.
     auto tok = text::load_tokenizer(a.tokenizer);
@@ -45,6 +47,7 @@ int run_pretrain(const PretrainArgs& a) {
     o.tokenizer_fingerprint = text::tokenizer_fingerprint(*tok);
   }
   auto res = lm::pretrain(cfg.dump(), a.data, a.out, o);
+  profile.finish();
   if (res.stop_reason == "interrupted") {
     print_stopped(a.out, res.steps);
   } else {
@@ -73,7 +76,7 @@ Command add_pretrain_command(CLI::App& app) {
       ->check(CLI::IsMember({"causal", "mlm"}));
   add_recipe_overrides(p, a->overrides);
   p->add_option("--eval-every", a->eval_every, "override train.eval_every");
-  p->add_option("--peak-flops", a->peak_flops, "peak FLOP/s for the MFU estimate (default 2.2e11: 2 cores x ~110 GFLOP/s)");
+  p->add_option("--peak-flops", a->peak_flops, "peak FLOP/s for the MFU estimate (default: this machine's measured peak, see `tessera info`)");
   add_run_control(p, a->run);
   return {p, [a] { return run_pretrain(*a); }};
 }

@@ -32,9 +32,12 @@ int run_train(const TrainArgs& a) {
   bool classification = cfg.value("task", std::string("classification")) == "classification";
   if (a.overrides.threads) set_num_threads(*a.overrides.threads);
   auto data = train::load_train_data(data_section.dump(), data_path, seed, classification);
+  RunProfile profile(a.run);
   train::Trainer trainer(cfg.dump(), data, a.out,
-                         {.resume = a.run.resume, .quiet = a.run.quiet, .stop_after_steps = a.run.stop_after});
+                         {.resume = a.run.resume, .quiet = a.run.quiet, .stop_after_steps = a.run.stop_after,
+                          .hooks = profile.hooks()});
   auto res = trainer.run();
+  profile.finish();
   if (res.stop_reason == "interrupted") {
     print_stopped(a.out, res.steps);
   } else {

@@ -33,10 +33,10 @@ void Progress::update(const StepStats& s, bool log_line) {
   const std::string eta = format_duration(per_step * static_cast<double>(total_ - s.step));
   // What differs by objective: " ep 2 ... 1234 samples/s" or " ... 5678 tok/s MFU 12.3%".
   const double mfu = style_.peak_flops > 0 ? style_.flops_per_token * s.tokens_per_second / style_.peak_flops : 0.0;
-  char epoch[32] = "", rate[64];
+  char epoch[32] = "", rate[96];
   if (style_.tokens) {
-    std::snprintf(rate, sizeof rate, "%.0f tok/s %s %.*f%%", s.tokens_per_second, tty_ ? "MFU" : "mfu", tty_ ? 1 : 2,
-                  100 * mfu);
+    std::snprintf(rate, sizeof rate, "%.0f tok/s %s %.*f%%%s%s", s.tokens_per_second, tty_ ? "MFU" : "mfu",
+                  tty_ ? 1 : 2, 100 * mfu, style_.precision.empty() ? "" : " ", style_.precision.c_str());
   } else {
     if (s.epoch >= 0) std::snprintf(epoch, sizeof epoch, tty_ ? " ep %lld" : " epoch %lld", (long long)s.epoch + 1);
     std::snprintf(rate, sizeof rate, "%.0f samples/s", s.examples_per_second);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "tessera/autograd/grad_mode.h"
+#include "tessera/core/machine_peak.h"
 #include "tessera/core/parallel.h"
 #include "tessera/checkpoint/language_model.h"
 #include "tessera/io/safetensors.h"
@@ -124,6 +125,13 @@ TEST_F(PretrainTest, LossFallsAndOutputsAreWritten) {
   EXPECT_DOUBLE_EQ(s["val_loss"].get<double>(), *res.val_loss);
   EXPECT_GT(s["num_parameters"].get<int64_t>(), 0);
   EXPECT_EQ(s["model"]["vocab_size"], 257);  // taken from the shards
+  // MFU against the measured peak of this machine (core/machine_peak.h) at the run's precision.
+  EXPECT_EQ(s["precision"], "fp32");
+  EXPECT_EQ(s["peak_flops_source"], "measured");
+  EXPECT_EQ(s["peak_flops"].get<double>(), machine_peak(1).fp32_flops);  // the recipe's 1 thread
+  EXPECT_NEAR(s["mfu"].get<double>(),
+              s["flops_per_token"].get<double>() * s["tokens_per_second"].get<double>() / s["peak_flops"].get<double>(),
+              1e-12);
   // keep_last 2: checkpoints at the evaluations 30 and 40 remain.
   EXPECT_EQ(checkpoint::list_steps(out("run")), (std::vector<int64_t>{30, 40}));
   fs::path ck = checkpoint::step_dir(out("run"), 40);

@@ -6,10 +6,27 @@
 // dispatch_numeric (core/dtype.h). A CUDA backend adds files under
 // src/backends/cuda/ and touches nothing else.
 #pragma once
+#include <utility>
+
 #include "tessera/core/device.h"
 #include "tessera/core/error.h"
+#include "tessera/core/profiler.h"
 
 namespace tessera {
+
+// What stub[device] returns: the kernel, called inside a profiler event
+// named after the stub (core/profiler.h), so every kernel call is timed in
+// this one place. Off, the event is one relaxed load and a branch.
+template <typename Fn>
+struct KernelCall {
+  Fn fn;
+  const char* name;
+  template <typename... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    profiler::Scope scope(name, profiler::Kind::Kernel);
+    return fn(std::forward<Args>(args)...);
+  }
+};
 
 template <typename Fn>
 struct DispatchStub {
@@ -20,10 +37,10 @@ struct DispatchStub {
 
   bool has_kernel(DeviceType type) const { return table[static_cast<int>(type)] != nullptr; }
 
-  Fn operator[](Device device) const {
+  KernelCall<Fn> operator[](Device device) const {
     Fn f = table[static_cast<int>(device.type)];
     if (!f) throw DeviceError(detail::concat(name, ": no kernel for device ", device.str(), " in this build"));
-    return f;
+    return {f, name};
   }
 };
 

@@ -14,7 +14,7 @@
 //    "train": {"steps": 1000, "batch_size": 12, "seq_len": 0 (0: model.block_size /
 //              max_position_embeddings), "grad_accum": 1,
 //              "clip_grad_norm": 1.0, "eval_every": 100, "eval_batches": 20, "log_every": 10,
-//              "seed": 1337, "threads": 0, "peak_flops": 0 (0: kDefaultPeakFlops),
+//              "seed": 1337, "threads": 0, "peak_flops": 0 (0: the measured peak, below),
 //              "checkpoint": {"every": 0 (0: at each evaluation), "keep_last": 2}}}
 // eval_every 0 evaluates only after the last step (and so, with checkpoint.every
 // 0, checkpoints only then). Validation loss is the mean over eval_batches
@@ -71,13 +71,12 @@
 
 namespace tessera::lm {
 
-// Default peak FLOP/s for the MFU estimate: the measured fp32 GEMM peak of
-// this project's 2-core CPU (docs/blas.md: a 1024x768 @ 768x768 GEMM runs at
-// 106 / 205 GFLOP/s on 1 / 2 threads), rounded to 2 cores x 110 GFLOP/s. It is
-// a practical peak (what the best kernel reaches), not the vendor's theoretical
-// one, so MFU reads as "fraction of the GEMM speed". Set train.peak_flops or
-// --peak-flops for another machine.
-inline constexpr double kDefaultPeakFlops = 2 * 110e9;
+// MFU (progress, metrics.jsonl, summary.json "mfu", "peak_flops",
+// "precision") divides the model FLOP/s by the peak of the running machine
+// for the run's precision and thread count, measured once and cached
+// (core/machine_peak.h: fp32 FMA or bf16 dot-product throughput, what the
+// cores can issue, so MFU reads as in the literature: a fraction of the
+// hardware's peak). train.peak_flops or --peak-flops overrides it.
 
 struct PretrainOptions {
   bool resume = false;           // continue from <out>/checkpoints' newest step

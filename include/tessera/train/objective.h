@@ -81,7 +81,8 @@ class RunLog {
 struct ProgressStyle {
   bool tokens = false;            // tokens/s and MFU (language models) instead of epoch and samples/s
   double flops_per_token = 0;     // for MFU
-  double peak_flops = 0;
+  double peak_flops = 0;          // MFU's denominator: the peak of `precision` (core/machine_peak.h)
+  std::string precision;          // "fp32" | "bf16", shown beside the MFU
 };
 
 class Objective {
