@@ -101,7 +101,8 @@ TSR_AVX512 inline __mmask16 keep16(__m512i word, __m512i threshold) {
 // batch is element (batch start + k).
 class LaneMask {
  public:
-  // `skip`: how many leading bits of the first batch precede element `first`.
+  // The first batch starts at element `first`, or, in the four-word layout,
+  // at the first element of its counter: `skip` leading bits precede `first`.
   LaneMask(const DropoutMask& m, uint64_t first)
       : keys_(m.seed), threshold_(keep_threshold(m.p)), words4_(m.layout == DropoutMaskLayout::kFourWordsPerCounter) {
     counter_ = words4_ ? m.offset + first / 4 : m.offset + first;
