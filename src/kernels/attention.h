@@ -9,6 +9,7 @@
 
 #include "tessera/core/dispatch.h"
 #include "tessera/core/tensor.h"
+#include "tessera/ops/dropout_layout.h"
 
 namespace tessera {
 
@@ -21,8 +22,11 @@ struct AttentionParams {
   MaskKind mask_kind = MaskKind::None;
   std::vector<int64_t> mask_batch_offset;  // (B) element offset of batch b's (L, S) mask
   int64_t mask_row_stride = 0, mask_col_stride = 0;
-  double dropout_p = 0.0;  // on the attention weights; counter (offset + (b*L + i)*S + j)
+  // Dropout on the attention weights: weight (b, i, j) is element (b*L + i)*S + j
+  // of a dropout call with these seed, offset and layout (kernels/dropout.h).
+  double dropout_p = 0.0;
   uint64_t seed = 0, offset = 0;
+  DropoutMaskLayout dropout_layout = DropoutMaskLayout::kFourWordsPerCounter;
 };
 
 // out (B, L, Ev) and lse (B, L), the log-sum-exp of each row of masked,

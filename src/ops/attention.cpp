@@ -93,6 +93,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     p.dropout_p = dropout_p;
     p.seed = g.seed();
     p.offset = g.reserve(static_cast<uint64_t>(B * L * S));
+    p.dropout_layout = dropout_mask_layout();
   }
 
   Tensor qc = flat_batch(q, batch, B), kc = flat_batch(k, batch, B), vc = flat_batch(v, batch, B);

@@ -9,6 +9,7 @@
 
 #include "tessera/checkpoint/folders.h"
 #include "tessera/core/parallel.h"
+#include "tessera/ops/dropout_layout.h"
 #include "train/loop_impl.h"
 
 namespace fs = std::filesystem;
@@ -150,6 +151,8 @@ void TrainingLoop::Impl::fail_nonfinite(double loss) {
 }
 
 LoopResult TrainingLoop::Impl::run() {
+  // New runs mask with the default layout; load_checkpoint sets the resumed run's.
+  DropoutMaskLayoutScope mask_layout(DropoutMaskLayout::kFourWordsPerCounter);
   std::error_code ec;
   fs::create_directories(cfg.out_dir, ec);
   TSR_CHECK(!ec, Error, "training loop: cannot create the output folder ", cfg.out_dir, ": ", ec.message());

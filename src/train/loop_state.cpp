@@ -10,6 +10,7 @@
 #include "tessera/core/parallel.h"
 #include "tessera/core/random.h"
 #include "tessera/io/atomic_file.h"
+#include "tessera/ops/dropout_layout.h"
 #include "train/loop_impl.h"
 
 namespace fs = std::filesystem;
@@ -82,7 +83,8 @@ void TrainingLoop::Impl::save_checkpoint() {
              {"bad_evals", bad_evals},
              {"best_step", best_step},
              {"best_metric", best_step >= 0 ? json(best_value) : json(nullptr)},
-             {"rng", {{"default", {dg.seed(), dg.offset()}}}}};
+             {"rng", {{"default", {dg.seed(), dg.offset()}}}},
+             {"dropout_masks", dropout_mask_layout_name(dropout_mask_layout())}};
   merge_into(st, objective_json(obj.state_json(), "state"));
   io::write_file_atomic((d / "trainer_state.json").string(), st.dump(2) + "\n");
   checkpoint::commit(tmp, cfg.out_dir, step);
@@ -121,8 +123,15 @@ void TrainingLoop::Impl::load_checkpoint(int64_t s) {
     if (!has_best) best_step = -1;
     const json& d = st.at("rng").at("default");
     default_generator().set_state(d.at(0), d.at(1));
+    // Runs saved before the layout was recorded drew their masks from word 0
+    // of one counter per element: resumed, they keep doing so.
+    set_dropout_mask_layout(st.contains("dropout_masks")
+                                ? parse_dropout_mask_layout(st.at("dropout_masks").get<std::string>())
+                                : DropoutMaskLayout::kWord0PerCounter);
   } catch (const json::exception& e) {
     throw Error("checkpoint " + dir + ": trainer_state.json is malformed: " + e.what());
+  } catch (const Error& e) {
+    throw Error("checkpoint " + dir + ": trainer_state.json: " + e.what());
   }
   last_checkpoint = s;
 }

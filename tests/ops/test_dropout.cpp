@@ -1,10 +1,12 @@
 // Dropout: the mask depends only on (seed, offset) and the element index --
-// identical at 1 and 2 threads, equal to rand() >= p -- keeps ~1 - p of the
+// identical at 1 and 2 threads, in the old layout equal to rand() >= p, in
+// the default one four elements per Philox counter -- keeps ~1 - p of the
 // elements, and backward reuses the forward's mask.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
+#include "tessera/ops/dropout_layout.h"
 #include "tessera/tessera.h"
 
 using namespace tessera;
@@ -45,7 +47,8 @@ TEST(Dropout, KeepRateAndScale) {
   }
 }
 
-TEST(Dropout, MaskIsRandAtTheSameState) {
+TEST(Dropout, MaskIsRandAtTheSameStateInTheOldLayout) {
+  DropoutMaskLayoutScope old(DropoutMaskLayout::kWord0PerCounter);  // what runs saved before the layout use
   Generator a(5), b(5);
   a.set_state(5, 1000);
   b.set_state(5, 1000);
@@ -53,6 +56,28 @@ TEST(Dropout, MaskIsRandAtTheSameState) {
   auto u = rand({4097}, b).to_vector<float>();
   for (size_t i = 0; i < d.size(); ++i) EXPECT_EQ(d[i] != 0.0f, u[i] >= 0.4f) << i;
   EXPECT_EQ(a.offset(), b.offset());  // both reserved numel counters
+}
+
+TEST(Dropout, DefaultLayoutTakesFourElementsFromEachCounter) {
+  ASSERT_EQ(dropout_mask_layout(), DropoutMaskLayout::kFourWordsPerCounter);
+  Generator gen(5);
+  gen.set_state(5, 1001);
+  auto d = dropout(ones({4097}), 0.4, true, gen).to_vector<float>();
+  for (size_t i = 0; i < d.size(); ++i)
+    EXPECT_EQ(d[i] != 0.0f, uint_to_unit_float(philox4x32(1001 + i / 4, 5)[i % 4]) >= 0.4f) << i;
+  EXPECT_EQ(gen.offset(), 1001u + 4097u);  // numel counters reserved, as in the old layout
+}
+
+TEST(Dropout, BackwardKeepsTheForwardsLayout) {
+  Tensor x = ones({300}).set_requires_grad(true);
+  Generator gen(3);
+  Tensor y;
+  {
+    DropoutMaskLayoutScope old(DropoutMaskLayout::kWord0PerCounter);
+    y = dropout(x, 0.5, true, gen);
+  }
+  y.backward(ones({300}));  // in the default layout now: the mask must still be the forward's
+  EXPECT_EQ(x.grad().to_vector<float>(), y.to_vector<float>());
 }
 
 TEST(Dropout, ConsecutiveCallsDrawFreshMasks) {

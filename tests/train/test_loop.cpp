@@ -1,7 +1,8 @@
 // The training loop (train/loop.h) with a tiny objective: the step hooks are
 // called in the documented order around the objective's forward, backward,
 // clipping and the optimizer; scale_loss changes what is backpropagated;
-// module RNG states load under dotted and undotted module names.
+// module RNG states load under dotted and undotted module names; the dropout
+// mask layout is recorded, and a checkpoint without it resumes in the old one.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include "tessera/io/atomic_file.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/nn/layers.h"
+#include "tessera/ops/dropout_layout.h"
 #include "tessera/ops/elementwise.h"
 #include "tessera/ops/loss.h"
 #include "tessera/optim/lr_scheduler.h"
@@ -202,3 +204,71 @@ TEST(TrainingLoop, ModuleRngStatesLoadUnderDottedAndUndottedNames) {
   test_util::expect_error<Error>([&] { train::load_module_generators(*model, json::object(), "ckpt"); },
                                  {"checkpoint ckpt", "no RNG state for module"});
 }
+
+namespace {
+
+// Records the dropout mask layout each step runs with.
+class LayoutHook : public train::StepHook {
+ public:
+  void step_begin(const train::StepContext&) override { seen.push_back(dropout_mask_layout()); }
+  std::vector<DropoutMaskLayout> seen;
+};
+
+json trainer_state(const std::string& out, int step) {
+  return json::parse(std::ifstream(fs::path(out) / "checkpoints" / ("step-" + std::to_string(step)) /
+                                   "trainer_state.json"));
+}
+
+void write_trainer_state(const std::string& out, int step, const json& st) {
+  std::ofstream(fs::path(out) / "checkpoints" / ("step-" + std::to_string(step)) / "trainer_state.json") << st.dump();
+}
+
+// Runs TinyObjective to `steps` (resuming when asked); returns the layouts seen.
+std::vector<DropoutMaskLayout> run_tiny(const std::string& out, int64_t steps, bool resume) {
+  std::vector<std::string> events;
+  TinyObjective obj(events);
+  optim::SGD opt(obj.module().parameters(), {.lr = 0.1});
+  optim::ConstantLR sched(opt);
+  train::LoopConfig c = config(out, steps);
+  c.checkpoint_every = 1;
+  c.keep_last = 10;
+  c.resume = resume;
+  train::TrainingLoop loop(obj, opt, sched, c);
+  LayoutHook hook;
+  loop.add_hook(hook);
+  loop.run();
+  return hook.seen;
+}
+
+}  // namespace
+
+TEST(TrainingLoop, DropoutMaskLayoutIsRecordedAndOldCheckpointsResumeInTheOldOne) {
+  using L = DropoutMaskLayout;
+  const std::string out = scratch("layout");
+  // Whatever the process had set, a new run uses the default layout and
+  // records it; the setting is restored after the run.
+  DropoutMaskLayoutScope outside(L::kWord0PerCounter);
+  EXPECT_EQ(run_tiny(out, 2, false), std::vector<L>({L::kFourWordsPerCounter, L::kFourWordsPerCounter}));
+  EXPECT_EQ(dropout_mask_layout(), L::kWord0PerCounter);
+  EXPECT_EQ(trainer_state(out, 2).at("dropout_masks"), "philox4x32_words4");
+  {
+    DropoutMaskLayoutScope v2(L::kFourWordsPerCounter);
+    // Resuming a run that recorded the layout keeps it (here: from step 1).
+    fs::remove_all(fs::path(out) / "checkpoints" / "step-2");
+    EXPECT_EQ(run_tiny(out, 2, true), std::vector<L>({L::kFourWordsPerCounter}));
+    // A checkpoint written before the layout was recorded resumes in the old
+    // layout, and the run's later checkpoints say so.
+    json st = trainer_state(out, 2);
+    st.erase("dropout_masks");
+    write_trainer_state(out, 2, st);
+    EXPECT_EQ(run_tiny(out, 4, true), std::vector<L>({L::kWord0PerCounter, L::kWord0PerCounter}));
+    EXPECT_EQ(trainer_state(out, 4).at("dropout_masks"), "philox4x32_word0");
+    EXPECT_EQ(dropout_mask_layout(), L::kFourWordsPerCounter);
+    // An unknown layout is an error naming the checkpoint.
+    st["dropout_masks"] = "philox4x32_words8";
+    write_trainer_state(out, 4, st);
+    test_util::expect_error<Error>([&] { run_tiny(out, 5, true); }, {"step-4", "philox4x32_words8"});
+  }
+  fs::remove_all(out);
+}
+

@@ -17,8 +17,10 @@
 // A checkpoint is a step folder (checkpoint/folders.h) holding the objective's
 // files, optimizer.bin, scheduler.bin and trainer_state.json: "step",
 // "wall_seconds", "samples_seen", "tokens_seen", "bad_evals", "best_step",
-// "best_metric", "rng": {"default": [seed, offset], ...the objective's}, plus
-// the objective's entries. With resume the loop continues from the newest
+// "best_metric", "rng": {"default": [seed, offset], ...the objective's},
+// "dropout_masks" (the run's dropout mask layout, tessera/ops/dropout_layout.h:
+// new runs use the default, a checkpoint without the key resumes in the old
+// one), plus the objective's entries. With resume the loop continues from the newest
 // step folder; a resumed run ends with the same weights, bit for bit, as an
 // uninterrupted one at the same thread count.
 //

@@ -65,9 +65,10 @@ void zero_masked(T* row, int64_t b, int64_t i, const AttentionParams& p, const v
     if (!m[j * p.mask_col_stride]) row[j] = T(0);
 }
 
-uint64_t dropout_counter(const AttentionParams& p, int64_t b, int64_t i) {
-  return p.offset + static_cast<uint64_t>((b * p.L + i) * p.S);
-}
+// Weight (b, i, j) is element dropout_row(p, b, i) + j of the dropout call.
+uint64_t dropout_row(const AttentionParams& p, int64_t b, int64_t i) { return static_cast<uint64_t>((b * p.L + i) * p.S); }
+
+DropoutMask dropout_mask(const AttentionParams& p) { return {p.seed, p.offset, p.dropout_p, p.dropout_layout}; }
 
 template <typename T>
 T keep_scale(const AttentionParams& p) {
@@ -103,7 +104,7 @@ void forward_typed(const Tensor& out, const Tensor& lse, const Tensor& q, const 
         for (int64_t j = 0; j < S; ++j) row[j] *= inv;
         lp[b * L + i] = static_cast<T>(static_cast<double>(m) + std::log(sum));
         if (p.dropout_p > 0.0) {
-          apply_dropout(row, row, S, dropout_counter(p, b, i), p.seed, p.dropout_p, ks);
+          apply_dropout(row, row, S, dropout_mask(p), dropout_row(p, b, i), ks);
         }
       }
     });
@@ -146,7 +147,7 @@ void backward_typed(const Tensor& dq, const Tensor& dk, const Tensor& dv, const 
         const T z = lp[b * L + i];
         for (int64_t j = 0; j < S; ++j) row[j] = std::exp(row[j] - z);
         if (drop) {
-          apply_dropout(Pd + i * S, row, S, dropout_counter(p, b, i), p.seed, p.dropout_p, ks);
+          apply_dropout(Pd + i * S, row, S, dropout_mask(p), dropout_row(p, b, i), ks);
         }
       }
     });

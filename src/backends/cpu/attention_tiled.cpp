@@ -35,9 +35,10 @@ int64_t blocks(int64_t n, int64_t block) { return (n + block - 1) / block; }
 // Keys [0, key_end(i1)) can be unmasked for the query rows below i1.
 int64_t key_end(const AttentionParams& p, int64_t i1) { return p.causal ? std::min(p.S, i1) : p.S; }
 
-uint64_t dropout_counter(const AttentionParams& p, int64_t b, int64_t i) {
-  return p.offset + static_cast<uint64_t>((b * p.L + i) * p.S);
-}
+// Weight (b, i, j) is element dropout_row(p, b, i) + j of the dropout call.
+uint64_t dropout_row(const AttentionParams& p, int64_t b, int64_t i) { return static_cast<uint64_t>((b * p.L + i) * p.S); }
+
+DropoutMask dropout_mask(const AttentionParams& p) { return {p.seed, p.offset, p.dropout_p, p.dropout_layout}; }
 
 template <typename T>
 T keep_scale(const AttentionParams& p) {
@@ -86,7 +87,7 @@ void forward_rows(T* out, T* lse, const T* Q, const T* K, const T* V, int64_t b,
       // Dropout scales the unnormalised weights: the same mask and factor
       // reach each normalised weight, as the row-pass path applies them.
       if (p.dropout_p > 0.0 && cut > 0)
-        apply_dropout(s, s, cut, dropout_counter(p, b, i0 + r) + static_cast<uint64_t>(j0), p.seed, p.dropout_p, ks);
+        apply_dropout(s, s, cut, dropout_mask(p), dropout_row(p, b, i0 + r) + static_cast<uint64_t>(j0), ks);
     }
     gemm(false, false, rows, Ev, w, T(1), tile, w, V + j0 * Ev, Ev, T(1), acc, Ev);  // acc += P V
   }
@@ -159,8 +160,7 @@ void backward_entry(T* dQ, T* dK, T* dV, const T* dO, const T* O, const T* Q, co
         for (int64_t j = 0; j < cut; ++j) s[j] = std::exp(s[j] - z);
         std::fill(s + cut, s + w, T(0));
         if (drop)
-          apply_dropout(Pd + r * w, s, w, dropout_counter(p, b, i0 + r) + static_cast<uint64_t>(j0), p.seed,
-                        p.dropout_p, ks);
+          apply_dropout(Pd + r * w, s, w, dropout_mask(p), dropout_row(p, b, i0 + r) + static_cast<uint64_t>(j0), ks);
       }
       gemm(true, false, w, Ev, rows, T(1), Pd, w, dO + i0 * Ev, Ev, T(1), dV + j0 * Ev, Ev);  // dV += Pd^T dO
       gemm(false, true, rows, w, Ev, T(1), dO + i0 * Ev, Ev, V + j0 * Ev, Ev, T(0), dP, w);   // dPd = dO V^T

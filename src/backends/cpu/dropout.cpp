@@ -8,15 +8,15 @@
 namespace tessera::cpu {
 namespace {
 
-void dropout_kernel(const Tensor& out, const Tensor& x, double p, uint64_t seed, uint64_t offset) {
+void dropout_kernel(const Tensor& out, const Tensor& x, const DropoutMask& mask) {
   const int64_t n = x.numel();
   dispatch_floating(x.dtype(), "dropout", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T scale = p < 1.0 ? static_cast<T>(1.0 / (1.0 - p)) : T(0);
+    const T scale = mask.p < 1.0 ? static_cast<T>(1.0 / (1.0 - mask.p)) : T(0);
     const T* xp = x.data<T>();
     T* op = out.data<T>();
     parallel_for(0, n, 4096, [&](int64_t b, int64_t e) {
-      apply_dropout(op + b, xp + b, e - b, offset + static_cast<uint64_t>(b), seed, p, scale);
+      apply_dropout(op + b, xp + b, e - b, mask, static_cast<uint64_t>(b), scale);
     });
   });
 }

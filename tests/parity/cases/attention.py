@@ -10,13 +10,13 @@ import math
 
 import torch
 
-from cases._philox import keep_mask
+from cases._philox import WORD0, WORDS4, keep_mask
 from harness import T, case
 
 CASES = []
 
 
-def sdpa_ref(q, k, v, *mask, is_causal, scale, dropout_p, seed, offset):
+def sdpa_ref(q, k, v, *mask, is_causal, scale, dropout_p, seed, offset, mask_layout=WORDS4):
     L, S, E = q.shape[-2], k.shape[-2], q.shape[-1]
     sc = scale if scale is not None else 1.0 / math.sqrt(E)
     s = q @ k.transpose(-2, -1) * sc
@@ -29,14 +29,14 @@ def sdpa_ref(q, k, v, *mask, is_causal, scale, dropout_p, seed, offset):
     if dropout_p > 0:
         batch = torch.broadcast_shapes(p.shape[:-2], v.shape[:-2])
         p = p.expand(*batch, L, S)
-        p = p * keep_mask(p.shape, dropout_p, seed, offset, p.dtype) / (1.0 - dropout_p)
+        p = p * keep_mask(p.shape, dropout_p, seed, offset, p.dtype, mask_layout) / (1.0 - dropout_p)
     return p @ v
 
 
-def add(tag, ins, is_causal=False, scale=None, dropout_p=0.0, seed=0, offset=0, **kw):
+def add(tag, ins, is_causal=False, scale=None, dropout_p=0.0, seed=0, offset=0, mask_layout=WORDS4, **kw):
     CASES.append(case("scaled_dot_product_attention", ins, sdpa_ref,
                       attrs={"is_causal": is_causal, "scale": scale, "dropout_p": dropout_p, "seed": seed,
-                             "offset": offset}, tag=tag, **kw))
+                             "offset": offset, "mask_layout": mask_layout}, tag=tag, **kw))
 
 
 # A bool mask that always keeps the diagonal, so no query row is fully masked.
@@ -87,3 +87,8 @@ add("tiled_dim80", [T((2, 66, 80)), T((2, 65, 80)), T((2, 65, 80))])
 add("tiled_dim64_causal", [T((2, 65, 64)), T((2, 65, 64)), T((2, 65, 64))], is_causal=True, gradcheck=False)
 add("tiled_dropout_causal", [T((2, 1, 70, 16)), T((2, 1, 70, 16)), T((2, 1, 70, 16))], is_causal=True,
     dropout_p=0.3, seed=11, offset=2**32 - 7)
+# The mask layout old runs resume with (one Philox counter per weight), row-pass and tiled.
+add("dropout_v1", [T((2, 3, 5, 4)), T((2, 3, 6, 4)), T((2, 3, 6, 4))], dropout_p=0.3, seed=42, offset=5,
+    mask_layout=WORD0)
+add("tiled_dropout_causal_v1", [T((2, 1, 70, 16)), T((2, 1, 70, 16)), T((2, 1, 70, 16))], is_causal=True,
+    dropout_p=0.3, seed=11, offset=2**32 - 7, mask_layout=WORD0)
