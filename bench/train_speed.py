@@ -21,8 +21,11 @@ Throughput: Tessera's metrics.jsonl logs cumulative step-loop time at the
 warm-up step and at the last step (the recipe's log_every is set to the warm-up
 count), so the figure covers the steps after warm-up only; the PyTorch scripts
 time the same steps (--warmup). Evaluation is outside the figure on both sides.
-Peak RSS: the child's ru_maxrss (os.wait4), the whole process (PyTorch's
-includes the interpreter and its libraries, as a user's run does).
+Peak RSS: the run's maximum resident set size, the whole process (PyTorch's
+includes the interpreter and its libraries, as a user's run does), read by
+/usr/bin/time -f %M around it: a child's ru_maxrss also counts the pages of the
+process it was forked from, so this driver (which never imports torch) forks
+the small `time` program rather than the command itself.
 
 Usage: train_speed.py --tessera BIN --work DIR [--quick] [--rounds N]
          [--threads "1 2"] [--only REGEX] [--skip-compile] [--out FILE.md]
@@ -43,13 +46,13 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 # name: (recipe, data kind, model override, batch size, unit, (steps, warm-up) full, (steps, warm-up) quick)
 WORKLOADS = [
-    ("shakespeare_char", "examples/shakespeare_char.json", "char", None, None, "tokens/s", (400, 40), (60, 10)),
+    ("shakespeare_char", "examples/shakespeare_char.json", "char", None, None, "tokens/s", (300, 30), (40, 10)),
     ("gpt_6x384", "examples/shakespeare_char.json", "bpe",
-     {"block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}, 8, "tokens/s", (30, 4), (6, 2)),
+     {"block_size": 256, "n_layer": 6, "n_head": 6, "n_embd": 384}, 8, "tokens/s", (20, 4), (5, 2)),
     ("gpt2_124m", "examples/shakespeare_char.json", "bpe",
-     {"block_size": 256, "n_layer": 12, "n_head": 12, "n_embd": 768}, 4, "tokens/s", (10, 2), (3, 1)),
-    ("fashion_cnn", "examples/fashion_mnist_cnn.json", "fashion-mnist", None, None, "samples/s", (300, 30), (40, 10)),
-    ("mnist_vit", "examples/mnist_vit.json", "mnist", None, None, "samples/s", (150, 20), (30, 10)),
+     {"block_size": 256, "n_layer": 12, "n_head": 12, "n_embd": 768}, 4, "tokens/s", (8, 2), (3, 1)),
+    ("fashion_cnn", "examples/fashion_mnist_cnn.json", "fashion-mnist", None, None, "samples/s", (200, 20), (30, 10)),
+    ("mnist_vit", "examples/mnist_vit.json", "mnist", None, None, "samples/s", (100, 10), (25, 5)),
 ]
 COLUMNS = ["tessera_fp32", "tessera_bf16", "torch_eager", "torch_compile", "torch_bf16"]
 TITLES = {"tessera_fp32": "Tessera fp32", "tessera_bf16": "Tessera bf16", "torch_eager": "PyTorch eager",
@@ -70,7 +73,7 @@ def machine_state(a):
     commit = sh(f"git -C {ROOT} rev-parse --short HEAD") or "unknown"
     if sh(f"git -C {ROOT} status --porcelain --untracked-files=no"):
         commit += " (dirty tree)"
-    import torch  # noqa: the venv this runs in is the PyTorch side
+    torch = sh(f"{sys.executable} -c 'import torch; print(torch.__version__)'")  # not imported here: see run_child
     cpu = re.search(r"^Model name:\s*(.*)$", sh("lscpu"), re.M)
     return [
         f"date (UTC): {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}",
@@ -79,7 +82,7 @@ def machine_state(a):
                                   ("avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16")),
         f"Tessera: commit {commit}, binary {a.tessera}, bf16 flag: "
         f"{'yes' if a.bf16_flag else 'no (this build has no --precision; Tessera bf16 column skipped)'}",
-        f"PyTorch: {torch.__version__} ({sys.executable})",
+        f"PyTorch: {torch} ({sys.executable})",
         f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, "
         f"GOMP_SPINCOUNT={os.environ.get('GOMP_SPINCOUNT', 'unset')}, "
         f"GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', 'unset')}",
@@ -124,22 +127,29 @@ def write_recipe(a, name, recipe, model, batch, warmup, for_torch):
 def run_child(cmd, log, timeout):
     """Runs cmd; returns (exit status, peak RSS MiB, wall s). Output goes to log."""
     t0 = time.monotonic()
+    rss_file = log + ".rss"
+    timer = ["/usr/bin/time", "-f", "%M", "-o", rss_file] if os.access("/usr/bin/time", os.X_OK) else []
     with open(log, "w") as f:
-        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT)
+        p = subprocess.Popen(timer + cmd, stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = t0 + timeout
         while True:
             pid, status, usage = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
             if time.monotonic() > deadline:
-                p.kill()
+                os.killpg(p.pid, 9)  # `time` and the run under it
                 pid, status, usage = os.wait4(p.pid, 0)
                 status = -1
                 break
             time.sleep(0.05)
     p.returncode = 0  # reaped here; keep Popen from waiting again
     code = os.waitstatus_to_exitcode(status) if status >= 0 else "timeout"
-    return code, usage.ru_maxrss / 1024, time.monotonic() - t0
+    rss_kib = usage.ru_maxrss  # without `time`: includes this driver's own pages (tens of MiB)
+    try:
+        rss_kib = int(open(rss_file).read().split()[-1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return code, rss_kib / 1024, time.monotonic() - t0
 
 
 def tessera_rate(metrics, warmup, lm, batch):

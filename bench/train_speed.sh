@@ -9,7 +9,8 @@
 # Usage: bench/train_speed.sh [--quick] [--rounds N] [--threads "1 2"] [--only REGEX]
 #                             [--columns tessera_fp32,torch_eager,...] [--out FILE.md]
 #   --quick   a few steps per cell (about 5-10 minutes in all): a smoke run, indicative figures
-#   default   one round, 30-60 s of timed steps per cell on a quiet 2-core machine;
+#   default   one round (estimated 15-20 min for both thread counts on a quiet 2-core machine;
+#             10-30 s of timed steps a cell, torch.compile's compiling outside the figure);
 #             --rounds 3 for figures to publish
 # Environment: BUILD_DIR (default <repo>/build-bench; built with tessera_cli when it has no
 #   tessera binary), TORCH_VENV (default <repo>/../venv-torch, bench/setup_torch.sh),
