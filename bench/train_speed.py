@@ -239,6 +239,9 @@ def main():
                     print(f"  {th} thr {name:16s} {col:14s} round {rnd}: "
                           f"{'-' if rate is None else f'{rate:.0f}'} {unit}, peak RSS {rss:.0f} MiB, "
                           f"{wall:.0f} s, load {l0} -> {l1}", flush=True)
+                    if a.out:  # the table so far: an interrupted run still leaves its figures
+                        with open(a.out, "w") as f:
+                            f.write(report(a, state + ["(partial: the run was still going)"], columns, results, raw))
     state.append(f"load average after: {open('/proc/loadavg').read().strip()}")
     state.append(f"total time: {time.monotonic() - t_start:.0f} s"
                  f"{' (--quick: few steps per cell, indicative only)' if a.quick else ''}")
