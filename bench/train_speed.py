@@ -276,7 +276,10 @@ def report(a, state, columns, results, raw):
             for c in columns:
                 m = median_rate(results, (th, name, c))
                 rss = max((r for _, r in results.get((th, name, c), [])), default=0)
-                cells.append("failed" if m is None else f"{m:,.0f} ({rss:,.0f})")
+                if (th, name, c) not in results:
+                    cells.append("not run")
+                else:
+                    cells.append("failed" if m is None else f"{m:,.0f} ({rss:,.0f})")
             for x, y in ratios:
                 mx, my = median_rate(results, (th, name, x)), median_rate(results, (th, name, y))
                 cells.append(f"{mx / my:.2f}x" if mx and my else "")
