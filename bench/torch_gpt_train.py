@@ -24,16 +24,21 @@ Mirrors Tessera (include/tessera/lm/pretrain.h, models/gpt.h) where it matters:
            shard by shard); val loss = mean over eval_batches of the batch's
            mean cross-entropy. The same windows Tessera evaluates.
 Throughput counts the training steps only (tokens / seconds spent in the step
-loop, batch sampling included), as Tessera's summary.json tokens_per_second.
+loop, batch sampling included), as Tessera's summary.json tokens_per_second,
+after --warmup untimed steps (with --compile at least the first, compiling one).
+--bf16 runs forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)
+(the one line a PyTorch user adds; weights and optimizer stay float32).
+--model-json overrides the recipe's model section (bench/train_speed.py's shapes).
 
 Usage: torch_gpt_train.py --config examples/shakespeare_char.json --data DIR
-         [--threads 2] [--steps N] [--eval-every N] [--seed S] [--compile]
-         [--out summary.json] [-q]
+         [--threads 2] [--steps N] [--warmup N] [--eval-every N] [--seed S] [--compile]
+         [--bf16] [--batch-size N] [--model-json JSON] [--out summary.json] [-q]
 """
 import argparse
 import json
 import math
 import os
+import resource
 import struct
 import time
 
@@ -126,6 +131,10 @@ def main():
     ap.add_argument("--eval-every", type=int, default=None)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast('cpu', torch.bfloat16) around forward + loss")
+    ap.add_argument("--warmup", type=int, default=0, help="untimed steps before the timed ones")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--model-json", default=None, help="JSON object merged over the recipe's model section")
     ap.add_argument("--out", default=None)
     ap.add_argument("-q", "--quiet", action="store_true")
     a = ap.parse_args()
@@ -135,11 +144,13 @@ def main():
     meta = json.load(open(os.path.join(a.data, "meta.json")))
     c = dict(vocab_size=meta["tokenizer"]["vocab_size"], bias=True)
     c.update(recipe["model"])
+    if a.model_json:
+        c.update(json.loads(a.model_json))
     if c.get("dropout", 0) != 0:
         raise SystemExit("torch_gpt_train.py: only dropout 0 is implemented")
     o, s, t = recipe["optimizer"], recipe["schedule"], recipe["train"]
     steps = a.steps if a.steps is not None else t["steps"]
-    B = t["batch_size"]
+    B = a.batch_size or t["batch_size"]
     T = t.get("seq_len", 0) or c["block_size"]
     eval_every = a.eval_every if a.eval_every is not None else t.get("eval_every", 0)
     eval_batches = t.get("eval_batches", 20)
@@ -196,12 +207,14 @@ def main():
     t_start = time.perf_counter()
     train_seconds, window, last_loss, vl = 0.0, [], float("nan"), None
     compile_seconds = 0.0
+    untimed = max(a.warmup, 1 if a.compile else 0)  # the first compiled step compiles
     for step in range(steps):
         ts = time.perf_counter()
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         x, y = batch()
-        loss = loss_of(fwd, x, y)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+            loss = loss_of(fwd, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if t.get("clip_grad_norm", 0) > 0:
@@ -209,8 +222,8 @@ def main():
         opt.step()
         lv = loss.item()
         dt = time.perf_counter() - ts
-        if a.compile and step == 0:
-            compile_seconds = dt  # the first step compiles; leave it out of the throughput
+        if step < untimed:
+            compile_seconds += dt if a.compile else 0.0  # warm-up (and compiling) steps are not timed
         else:
             train_seconds += dt
         window.append(lv)
@@ -220,18 +233,19 @@ def main():
             window = []
             if not a.quiet:
                 print(f"step {done}/{steps} loss {last_loss:.4f} lr {lr_at(step):.2e} "
-                      f"{(done - (1 if a.compile else 0)) * B * T / max(train_seconds, 1e-9):.0f} tok/s", flush=True)
-        if val and ((eval_every > 0 and done % eval_every == 0) or done == steps):
+                      f"{max(done - untimed, 0) * B * T / max(train_seconds, 1e-9):.0f} tok/s", flush=True)
+        if val and eval_batches > 0 and ((eval_every > 0 and done % eval_every == 0) or done == steps):
             vl = val_loss()
             if not a.quiet:
                 print(f"step {done}: val loss {vl:.4f}", flush=True)
     wall = time.perf_counter() - t_start
-    timed_steps = steps - (1 if a.compile else 0)
+    timed_steps = steps - min(untimed, steps)
     summary = {"framework": "pytorch", "torch_version": torch.__version__, "threads": a.threads,
-               "compile": a.compile, "steps": steps, "batch_size": B, "seq_len": T, "parameters": n_params,
+               "compile": a.compile, "bf16_autocast": a.bf16, "steps": steps, "timed_steps": timed_steps, "batch_size": B, "seq_len": T, "parameters": n_params,
                "train_loss": last_loss, "val_loss": vl, "val_windows": eval_batches * B,
                "tokens_per_second": timed_steps * B * T / train_seconds if train_seconds > 0 else 0.0,
-               "train_seconds": train_seconds, "compile_seconds": compile_seconds, "wall_seconds": wall}
+               "train_seconds": train_seconds, "compile_seconds": compile_seconds, "wall_seconds": wall,
+               "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     text = json.dumps(summary, indent=2)
     if a.out:
         with open(a.out, "w") as f:

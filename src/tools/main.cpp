@@ -8,11 +8,13 @@
 #include <vector>
 
 #include "cli_common.h"
+#include "omp_wait_policy.h"
 #include "tessera/core/error.h"
 
 using namespace tessera::cli;
 
 int main(int argc, char** argv) {
+  bound_openmp_spinning(argv);  // may re-execute this program once, before anything else happens
   CLI::App app{"Tessera: train, evaluate and serve neural networks", "tessera"};
   app.set_version_flag("--version", "tessera 0.1.0");
   app.require_subcommand(1);
