@@ -36,6 +36,9 @@ void say_emulated_once() {
   std::call_once(once, [] { std::fprintf(stderr, "tessera: %s\n", bf16_backend_description().c_str()); });
 }
 
+// Below this many multiply-adds a bf16 GEMM runs as the float32 GEMM of bf16-rounded operands.
+constexpr double kSmallGemmMacs = 32.0 * 32.0 * 32.0;
+
 // Per-thread operand scratch, grown to the largest GEMM seen and reused (no allocation in a steady step).
 struct Scratch {
   std::vector<uint16_t> a, b;
@@ -62,7 +65,11 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   const int64_t a_rows = trans_a ? K : M, a_cols = trans_a ? M : K;
   const int64_t b_rows = trans_b ? N : K, b_cols = trans_b ? K : N;
   Scratch& s = t_scratch;
-  if (bf16_native()) {
+  // Small products (attention's per-head tiles in a ViT: 17x17x16, thousands a step) cost more in
+  // oneDNN's per-call set-up than in arithmetic; they take the rounded-operand float32 GEMM below,
+  // which gives the same values (bf16 x bf16 products are exact in float32, sums in float32).
+  const bool small = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) < kSmallGemmMacs;
+  if (!small && bf16_native()) {
     if (s.a.size() < size_t(M * K)) s.a.resize(M * K);
     if (s.b.size() < size_t(K * N)) s.b.resize(K * N);
     to_bf16(A, a_rows, a_cols, lda, s.a.data(), true);
@@ -70,7 +77,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     bf16_matmul(trans_a, trans_b, M, N, K, alpha, s.a.data(), s.b.data(), beta, C, ldc);
     return;
   }
-  say_emulated_once();
+  if (!small) say_emulated_once();
   if (s.fa.size() < size_t(M * K)) s.fa.resize(M * K);
   if (s.fb.size() < size_t(K * N)) s.fb.resize(K * N);
   round_through_bf16(A, a_rows, a_cols, lda, s.fa.data());
