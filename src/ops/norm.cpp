@@ -75,6 +75,21 @@ std::vector<Tensor> add_graph_inputs(const Tensor& x, const Tensor& residual, co
   return in;
 }
 
+// Attaches a norm's backward: one output (y) when there is no residual, else
+// one node for both outputs (sum, y). grads_of(g_sum, g_y) takes an undefined
+// tensor for an output that received no gradient.
+template <typename GradsOf>
+AddNormResult record_norm(const char* op, Tensor sum, Tensor y, const std::vector<Tensor>& inputs,
+                          GradsOf grads_of) {
+  if (!sum.defined()) {
+    record(op, y, inputs, [grads_of](const Tensor& g) { return grads_of(Tensor(), g); });
+    return {Tensor(), y};
+  }
+  std::vector<Tensor> outputs{sum, y};
+  record_multi(op, outputs, inputs, [grads_of](const std::vector<Tensor>& g) { return grads_of(g[0], g[1]); });
+  return {outputs[0], outputs[1]};
+}
+
 // layer_norm of x, or of x + residual when residual is defined (then `sum`
 // receives it): one forward, one autograd node.
 AddNormResult layer_norm_impl(const char* op, const Tensor& x, const Tensor& residual, const Shape& normalized_shape,
@@ -123,13 +138,7 @@ AddNormResult layer_norm_impl(const char* op, const Tensor& x, const Tensor& res
     if (has_b) grads.push_back(gb);
     return grads;
   };
-  if (!fused) {
-    record(op, y, inputs, [grads_of](const Tensor& g) { return grads_of(Tensor(), g); });
-    return {Tensor(), y};
-  }
-  std::vector<Tensor> outputs{sum, y};
-  record_multi(op, outputs, inputs, [grads_of](const std::vector<Tensor>& g) { return grads_of(g[0], g[1]); });
-  return {outputs[0], outputs[1]};
+  return record_norm(op, sum, y, inputs, std::move(grads_of));
 }
 
 // rms_norm of x, or of x + residual, as layer_norm_impl.
@@ -168,13 +177,7 @@ AddNormResult rms_norm_impl(const char* op, const Tensor& x, const Tensor& resid
     if (has_w) grads.push_back(gw);
     return grads;
   };
-  if (!fused) {
-    record(op, y, inputs, [grads_of](const Tensor& g) { return grads_of(Tensor(), g); });
-    return {Tensor(), y};
-  }
-  std::vector<Tensor> outputs{sum, y};
-  record_multi(op, outputs, inputs, [grads_of](const std::vector<Tensor>& g) { return grads_of(g[0], g[1]); });
-  return {outputs[0], outputs[1]};
+  return record_norm(op, sum, y, inputs, std::move(grads_of));
 }
 
 }  // namespace
