@@ -34,10 +34,11 @@ void expect_paths_agree(int64_t n, const DropoutMask& m, uint64_t first) {
   cpu::apply_dropout(fast.data(), x.data(), n, m, first, scale);
   cpu::apply_dropout_scalar(ref.data(), x.data(), n, m, first, scale);
   // n == 0 leaves both vectors without storage (data() may be null, which memcmp must not see).
-  if (n > 0)
+  if (n > 0) {
     ASSERT_EQ(0, std::memcmp(fast.data(), ref.data(), sizeof(T) * static_cast<size_t>(n)))
-      << "n " << n << " offset " << m.offset << " first " << first << " p " << m.p << " layout "
-      << dropout_mask_layout_name(m.layout);
+        << "n " << n << " offset " << m.offset << " first " << first << " p " << m.p << " layout "
+        << dropout_mask_layout_name(m.layout);
+  }
   for (int64_t i = 0; i < n; ++i)  // and both are dropout_keep's mask
     ASSERT_EQ(ref[static_cast<size_t>(i)] != T(0), dropout_keep(m, first + static_cast<uint64_t>(i)))
         << i << " layout " << dropout_mask_layout_name(m.layout);

@@ -89,7 +89,9 @@ TEST(Loss, ChunkedVocabularyCrossEntropyMatchesFloat64) {
       Tensor g = from_vector<float>({0.7f, -1.3f}, {2});
       la.backward(g);
       lb.backward(g.to(DType::F64));
-      EXPECT_LT(max_abs_diff(a.grad().to(DType::F64), b.grad()), 1e-6) << ls << weighted;
+      // Gradients reach 1.3 in magnitude: 5e-6 is a few float32 ulps of the SIMD exp and the
+      // chunked sums (the -O1 sanitizer build lands at 2e-6); a wrong chunk merge is off by >1e-3.
+      EXPECT_LT(max_abs_diff(a.grad().to(DType::F64), b.grad()), 5e-6) << ls << weighted;
     }
   }
   // A NaN anywhere in a row makes that row's loss NaN (and only that row's).
