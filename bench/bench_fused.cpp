@@ -9,6 +9,8 @@
 //   --threads=N   thread count for Tessera's kernels (default 1)
 #include <benchmark/benchmark.h>
 
+#include "bench_threads.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -118,24 +120,11 @@ void register_all(int threads) {
   add_bench("sum_lastdim/1024x4096" + t, [](benchmark::State& st) { bm_sum_lastdim(st, 1024, 4096); });
 }
 
-int take_threads_flag(int& argc, char** argv) {
-  int threads = 1, out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) threads = std::atoi(argv[i] + 10);
-    else argv[out++] = argv[i];
-  }
-  argc = out;
-  if (threads < 1) {
-    std::fprintf(stderr, "tessera_bench_fused: --threads must be a positive integer\n");
-    std::exit(2);
-  }
-  return threads;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = take_threads_flag(argc, argv);
+  const int threads = take_threads_flag(argc, argv, "tessera_bench_fused");
   tessera::set_num_threads(threads);
   tessera::manual_seed(0);
   register_all(threads);

@@ -14,6 +14,8 @@
 //   --threads=N   thread count for Tessera's kernels and BLAS (default 1)
 #include <benchmark/benchmark.h>
 
+#include "bench_threads.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -163,29 +165,11 @@ void register_all(int threads) {
   }
 }
 
-// Pulls --threads=N out of argv; returns N.
-int take_threads_flag(int& argc, char** argv) {
-  int threads = 1;
-  int out = 1;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--threads=", 10) == 0) {
-      threads = std::atoi(argv[i] + 10);
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  argc = out;
-  if (threads < 1) {
-    std::fprintf(stderr, "tessera_bench: --threads must be a positive integer\n");
-    std::exit(2);
-  }
-  return threads;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = take_threads_flag(argc, argv);
+  const int threads = take_threads_flag(argc, argv, "tessera_bench");
   tessera::set_num_threads(threads);
   tessera::manual_seed(0);
   // Inputs never require grad, but make sure no history is recorded either way.
