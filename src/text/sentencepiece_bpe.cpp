@@ -114,6 +114,13 @@ SentencePieceBPE::SentencePieceBPE(std::vector<std::string> pieces, std::vector<
     }
   }
   all_specials_.insert(all_specials_.end(), user_defined_.begin(), user_defined_.end());
+  // Words can be encoded one by one when no piece has "▁" after another
+  // character (true of Llama's vocabulary: "▁" only starts pieces).
+  word_split_ = true;
+  for (const std::string& piece : pieces_) {
+    for (size_t p = piece.find(kSpace, 1); word_split_ && p != std::string::npos; p = piece.find(kSpace, p + 1))
+      word_split_ = p >= kSpace.size() && piece.compare(p - kSpace.size(), kSpace.size(), kSpace) == 0;
+  }
   static const char* hex = "0123456789ABCDEF";
   for (int b = 0; b < 256; ++b) {
     const char spelled[] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
@@ -141,6 +148,31 @@ void SentencePieceBPE::encode_fragment(std::string_view text, bool prefix_space,
     else
       buf += c;
   }
+  if (!word_split_) {
+    encode_segment(buf, out);
+    return;
+  }
+  // Words: a cut before every "▁" that follows another character. No token
+  // spans such a cut (word_split_), so no merge candidate ever crosses one and
+  // each word merges on its own exactly as in the whole text; words repeat, so
+  // their ids are cached for this call.
+  std::unordered_map<std::string_view, std::vector<int32_t>> cache;
+  auto encode_word = [&](std::string_view word) {
+    auto [it, fresh] = cache.try_emplace(word);
+    if (fresh) encode_segment(word, it->second);
+    out.insert(out.end(), it->second.begin(), it->second.end());
+  };
+  const std::string_view all(buf);
+  size_t start = 0;
+  for (size_t p = all.find(kSpace, 1); p != std::string_view::npos; p = all.find(kSpace, p + kSpace.size())) {
+    if (p >= kSpace.size() && all.compare(p - kSpace.size(), kSpace.size(), kSpace) == 0) continue;  // a run of ▁
+    encode_word(all.substr(start, p - start));
+    start = p;
+  }
+  if (start < all.size()) encode_word(all.substr(start));
+}
+
+void SentencePieceBPE::encode_segment(std::string_view buf, std::vector<int32_t>& out) const {
   // Symbols: a doubly linked list over buf; n == 0 marks one merged away.
   struct Symbol {
     uint32_t start, n;
@@ -175,7 +207,7 @@ void SentencePieceBPE::encode_fragment(std::string_view text, bool prefix_space,
   auto try_add = [&](int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
     const uint32_t size = sym[left].n + sym[right].n;
-    auto id = find_piece(std::string_view(buf).substr(sym[left].start, size));
+    auto id = find_piece(buf.substr(sym[left].start, size));
     if (id) queue.push({scores_[static_cast<size_t>(*id)], left, right, size});
   };
   for (int32_t i = 1; i < static_cast<int32_t>(sym.size()); ++i) try_add(i - 1, i);
@@ -195,7 +227,7 @@ void SentencePieceBPE::encode_fragment(std::string_view text, bool prefix_space,
   // Every merged symbol is a token (merges only make tokens); a single
   // character that is not one falls back to its bytes.
   for (int32_t i = sym.empty() ? -1 : 0; i != -1; i = sym[i].next) {
-    std::string_view piece = std::string_view(buf).substr(sym[i].start, sym[i].n);
+    std::string_view piece = buf.substr(sym[i].start, sym[i].n);
     if (auto id = find_piece(piece)) {
       out.push_back(*id);
       continue;

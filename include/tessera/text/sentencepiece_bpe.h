@@ -17,6 +17,9 @@
 //  - a final symbol that is not a token becomes one "<0xAB>" token per byte
 //    (byte fallback; the single-byte token, then <unk>, where "<0xAB>" is missing).
 // Fragments are not pre-tokenized: the whole fragment is one merge problem.
+// (When no piece has "▁" after another character, as in Llama's vocabulary,
+// no merge can cross the start of a word, so words are merged one by one and
+// cached within a call: the same ids, several times faster.)
 //
 // Decoding: "▁" -> ' ', byte tokens -> their byte, control, unknown and
 // unused tokens -> nothing (SentencePiece's and llama.cpp's decode), and one
@@ -93,6 +96,8 @@ class SentencePieceBPE : public Tokenizer {
   std::optional<int32_t> find_piece(std::string_view piece) const;
   // One fragment of ordinary text (no specials): normalize, merge, byte fallback.
   void encode_fragment(std::string_view text, bool prefix_space, std::vector<int32_t>& out) const;
+  // The merge loop and byte fallback over normalized text.
+  void encode_segment(std::string_view normalized, std::vector<int32_t>& out) const;
 
   std::vector<std::string> pieces_;
   std::vector<float> scores_;
@@ -105,6 +110,7 @@ class SentencePieceBPE : public Tokenizer {
   std::vector<bool> makes_text_;           // per id: decode() shows it (normal, byte, user-defined)
   std::vector<std::pair<std::string, int32_t>> all_specials_;  // control + unknown + user-defined
   std::vector<std::pair<std::string, int32_t>> user_defined_;  // split out even without allow_special
+  bool word_split_ = false;  // no piece has "▁" after another character: words merge independently
 };
 
 }  // namespace tessera::text
