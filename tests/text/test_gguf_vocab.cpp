@@ -232,6 +232,17 @@ TEST(SentencePieceBpe, HighestScoreFirstLeftmostOnTies) {
   EXPECT_EQ(chain->encode(""), std::vector<int32_t>{});
 }
 
+TEST(SentencePieceBpe, PiecesAcrossWordsKeepTheWholeTextOneMergeProblem) {
+  // "a▁" and "a▁b" span a word start, so words cannot be merged one by one:
+  // "a b" -> "▁a▁b" must become ▁ + "a▁b" (ids 3, 7), as in llama.cpp.
+  auto tok = tiny_spm({{"\xE2\x96\x81", 0}, {"a", 0}, {"b", 0}, {"a\xE2\x96\x81", -1}, {"a\xE2\x96\x81" "b", -2}});
+  EXPECT_EQ(tok->encode("a b"), (std::vector<int32_t>{3, 7}));
+  EXPECT_EQ(tok->decode({3, 7}), "a b");
+  // Without such pieces the words merge independently (and repeat from the cache).
+  auto words = tiny_spm({{"\xE2\x96\x81", 0}, {"a", 0}, {"b", 0}, {"\xE2\x96\x81" "a", -1}});
+  EXPECT_EQ(words->encode("a a  b a"), (std::vector<int32_t>{6, 6, 3, 3, 5, 6}));
+}
+
 TEST(SentencePieceBpe, OptionsChangePrefixAndBos) {
   std::vector<std::string> p = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a"};
   SentencePieceBPE::Options o;
