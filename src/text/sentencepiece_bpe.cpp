@@ -13,6 +13,7 @@ namespace tessera::text {
 namespace {
 
 constexpr std::string_view kSpace = "\xE2\x96\x81";  // U+2581, SentencePiece's visible space
+constexpr size_t kCacheWords = size_t{1} << 18;
 
 std::string with_spaces(std::string_view piece) {
   std::string out;
@@ -158,6 +159,7 @@ void SentencePieceBPE::encode_fragment(std::string_view text, bool prefix_space,
   // their ids are cached for this call.
   std::unordered_map<std::string_view, std::vector<int32_t>> cache;
   auto encode_word = [&](std::string_view word) {
+    if (cache.size() >= kCacheWords) cache.clear();  // bounded memory on huge, varied inputs
     auto [it, fresh] = cache.try_emplace(word);
     if (fresh) encode_segment(word, it->second);
     out.insert(out.end(), it->second.begin(), it->second.end());

@@ -7,11 +7,13 @@
 //              (encoder.json's keys) + merges "left right"; control (3),
 //              unknown (2) and user-defined (4) tokens become specials. Only
 //              GPT-2's pre-tokenizer exists here, so tokenizer.ggml.pre must be
-//              "gpt-2" or empty. add_bos is not used (GPT-2 prompts have no BOS).
+//              "gpt-2" or empty. add_bos is not used (GPT-2 prompts have no BOS);
+//              without token types, the bos/eos/unk/pad ids are the specials.
 //   "llama" -> SentencePieceBPE (sentencepiece_bpe.h): llama.cpp's SPM merge
 //              by scores with byte fallback; eot_id() = EOS, bos_id()/adds_bos()
 //              from bos / add_bos (llama.cpp's default for a missing add_bos is
-//              true), add_space_prefix likewise defaults to true.
+//              true), add_space_prefix likewise defaults to true. add_eos is
+//              not used: encode() adds nothing, and prompts never end in EOS.
 // Anything else (bert, t5, ...), missing merges for gpt2, or scores / types
 // whose count differs from the tokens' is a tessera::Error naming `origin`.
 #pragma once
