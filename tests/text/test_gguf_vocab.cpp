@@ -5,13 +5,17 @@
 // encoder.json + vocab.bpe, SentencePiece's merge order, byte fallback,
 // specials, BOS, decoding, save/reload, and the errors for bad vocabularies.
 // A hand-made SentencePiece vocabulary covers the merge rules without the data.
+// Whole files against llama.cpp itself: tests/text/llama_cpp_vocab_golden.json
+// (written by gen_llama_cpp_vocab_golden.py with llama-cpp-python).
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include <unistd.h>
@@ -144,6 +148,34 @@ TEST(GgufVocab, LlamaReproducesLlamaCppVectors) {
   EXPECT_EQ(tok.kind(), "spm");
   EXPECT_EQ(tok.vocab_size(), 32000);
   expect_vectors(tok, "ggml-vocab-llama-spm.gguf");
+}
+
+// FNV-1a 64 over the ids as 4 little-endian bytes each (the golden script's hash).
+std::string fnv1a64(const std::vector<int32_t>& ids) {
+  uint64_t h = 0xCBF29CE484222325ull;
+  for (int32_t id : ids)
+    for (int k = 0; k < 4; ++k) h = (h ^ ((static_cast<uint32_t>(id) >> (8 * k)) & 0xFF)) * 0x100000001B3ull;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+TEST(GgufVocab, MatchesLlamaCppOnWholeFiles) {
+  REQUIRE_VOCAB("ggml-vocab-llama-spm.gguf");
+  REQUIRE_VOCAB("ggml-vocab-gpt-2.gguf");
+  auto golden = nlohmann::json::parse(slurp(fs::path(TESSERA_TESTS_DIR) / "text" / "llama_cpp_vocab_golden.json"));
+  ASSERT_EQ(golden["cases"].size(), 4u);
+  for (const auto& c : golden["cases"]) {
+    fs::path file = shared_data() / c["file"].get<std::string>();
+    if (!fs::exists(file)) GTEST_SKIP() << file << " not found";
+    // One text: the SentencePiece merge runs over the whole file at once in llama.cpp.
+    std::vector<int32_t> ids = from_file(c["vocab"].get<std::string>())->encode(slurp(file), false);
+    const std::string what = c["vocab"].get<std::string>() + " on " + file.string();
+    EXPECT_EQ(static_cast<int64_t>(ids.size()), c["n_ids"].get<int64_t>()) << what;
+    auto head = c["head"].get<std::vector<int32_t>>();
+    EXPECT_EQ(std::vector<int32_t>(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(std::min(ids.size(), head.size()))), head) << what;
+    EXPECT_EQ(fnv1a64(ids), c["fnv1a64"].get<std::string>()) << what;
+  }
 }
 
 TEST(GgufVocab, LlamaSpecialsBosAndDecoding) {
