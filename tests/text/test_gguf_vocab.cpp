@@ -248,6 +248,32 @@ TEST(GgufVocab, LlamaSavesAndReloads) {
   }
 }
 
+TEST(SentencePieceBpe, BadSavedFilesNameTheFile) {
+  auto tok = tiny_spm({{"\xE2\x96\x81", 0}, {"a", 0}});
+  fs::path path = fs::temp_directory_path() / ("tessera_spm_bad_" + std::to_string(::getpid()) + ".json");
+  tok->save(path.string());
+  auto saved = nlohmann::json::parse(slurp(path));
+  EXPECT_EQ(load_tokenizer(path.string())->encode("a a"), tok->encode("a a"));
+  auto write = [&](const nlohmann::json& j) { std::ofstream(path) << j.dump(); };
+  auto j = saved;
+  j["model"]["tessera"]["scores"].erase(0);
+  write(j);
+  expect_error<Error>([&] { load_tokenizer(path.string()); }, {path.string(), "model.tessera.scores", "6 entries for 7"});
+  j = saved;
+  j["model"]["tessera"]["types"][4] = 42;
+  write(j);
+  expect_error<Error>([&] { load_tokenizer(path.string()); }, {path.string(), "token 4", "type 42"});
+  j = saved;
+  j["model"]["vocab"]["a"] = 99;
+  write(j);
+  expect_error<Error>([&] { load_tokenizer(path.string()); }, {path.string(), "model.vocab['a']", "99"});
+  j = saved;
+  j["model"]["tessera"]["bos"] = "one";
+  write(j);
+  expect_error<Error>([&] { load_tokenizer(path.string()); }, {path.string(), "model.tessera.bos"});
+  fs::remove(path);
+}
+
 TEST(SentencePieceBpe, HighestScoreFirstLeftmostOnTies) {
   // "ab" -> "▁ab": pairs "▁a" and "ab" compete.
   auto ab_wins = tiny_spm({{"\xE2\x96\x81", 0}, {"a", 0}, {"b", 0}, {"\xE2\x96\x81" "a", -2}, {"ab", -1}});
