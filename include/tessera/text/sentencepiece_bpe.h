@@ -21,11 +21,13 @@
 // no merge can cross the start of a word, so words are merged one by one and
 // cached within a call: the same ids, several times faster.)
 //
-// Decoding: "▁" -> ' ', byte tokens -> their byte, control, unknown and
-// unused tokens -> nothing (SentencePiece's and llama.cpp's decode), and one
-// leading ' ' of the first token that makes text is removed (the space that
-// encode's add_space_prefix put there), so decode(encode(s)) == s unless s
-// holds "▁" itself (it decodes as ' '). token_bytes() is a single token's
+// Decoding: "▁" -> ' ', byte tokens -> their byte, control and unused tokens
+// -> nothing (SentencePiece's and llama.cpp's decode), <unk> -> nothing too
+// (SentencePiece shows " ⁇ ", llama.cpp "▅"), and one leading ' ' of the first
+// token that makes text is removed (the space that encode's add_space_prefix
+// put there), so decode(encode(s)) == s for any bytes unless s holds "▁"
+// itself (it decodes as ' ') or, with allow_special, a control token's text
+// (it becomes that token, which shows nothing). token_bytes() is a single token's
 // bytes for streaming: no leading space removed, and control tokens give their
 // text ("<s>") so that a stray one is visible in a stream rather than lost.
 //
