@@ -6,7 +6,7 @@ Conversions of one Hugging Face GPT-2 folder (the same random weights for all):
   llama.cpp     a GGUF written here with the `gguf` package (tensor names, layout
                 and tokenizer keys as llama.cpp's convert_hf_to_gguf.py writes
                 for GPT-2, output.weight a copy of the tied embedding), then
-                llama_cpp.llama_model_quantize for Q8_0 and Q4_0; Q4_0 as
+                llama_cpp.llama_model_quantize for F16, BF16, Q8_0 and Q4_0; Q4_0 as
                 llama.cpp ships it keeps output.weight in Q6_K, "Q4_0 pure"
                 quantizes every matrix to Q4_0 (params.pure)
 
@@ -102,11 +102,12 @@ def quiet_llama():
 
 
 def quantize_gguf(src, dst, ftype, pure=False, threads=2):
-    """llama.cpp's own quantizer; ftype 'Q8_0' or 'Q4_0'."""
+    """llama.cpp's own quantizer; ftype 'F16', 'BF16', 'Q8_0' or 'Q4_0'."""
     import llama_cpp
     quiet_llama()
     p = llama_cpp.llama_model_quantize_default_params()
-    p.ftype = {"Q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}[ftype]
+    p.ftype = {"F16": llama_cpp.LLAMA_FTYPE_MOSTLY_F16, "BF16": llama_cpp.LLAMA_FTYPE_MOSTLY_BF16,
+               "Q8_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q8_0, "Q4_0": llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_0}[ftype]
     p.nthread = threads
     p.pure = pure
     rc = llama_cpp.llama_model_quantize(src.encode(), dst.encode(), ctypes.byref(p))

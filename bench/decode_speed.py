@@ -5,7 +5,8 @@ CTranslate2 and llama.cpp on the same random weights, alternated in one run.
 A GPT-2 124M-shaped model (GPT2Config(), random, seed 0; bench/generate_compare.py's
 save_model) is saved once as a Hugging Face folder and converted for each peer
 (bench/decode_peers.py: CTranslate2 float32 / int8_float32, llama.cpp GGUF F32 /
-Q8_0 / Q4_0 as llama.cpp ships it (output.weight in Q6_K) / Q4_0 pure) and for
+F16 / BF16 / Q8_0 / Q4_0 as llama.cpp ships it (output.weight in Q6_K) / Q4_0
+pure) and for
 Tessera (`tessera quantize --dtype bf16|int8|q8_0|q4_0`; a format whose
 quantize fails is skipped with a note). Every cell generates --new-tokens greedy
 tokens after a --prompt-tokens prompt, for 1, 16 and 64 sequences at once, at 1
@@ -38,6 +39,7 @@ Usage: decode_speed.py --tessera BIN [--threads 1,2] [--batches 1,16,64]
          [--rounds N] [--new-tokens 128] [--cells REGEX] [--quick] ...
 """
 import argparse
+import importlib.metadata
 import json
 import os
 import random
@@ -105,7 +107,8 @@ class Cells:
         f32 = os.path.join(work, f"gpt2-{shape}-F32.gguf")
         if self.step("llama.cpp GGUF F32", lambda: os.path.exists(f32) or peers.write_gguf_gpt2(hf, a.tokenizer, f32)):
             self.add_gguf("llama.cpp F32", f32)
-            for ftype, pure, label in (("Q8_0", False, "Q8_0"), ("Q4_0", False, "Q4_0"), ("Q4_0", True, "Q4_0 pure")):
+            for ftype, pure, label in (("F16", False, "F16"), ("BF16", False, "BF16"), ("Q8_0", False, "Q8_0"),
+                                       ("Q4_0", False, "Q4_0"), ("Q4_0", True, "Q4_0 pure")):
                 q = os.path.join(work, f"gpt2-{shape}-{label.replace(' ', '-')}.gguf")
                 if self.step(f"llama.cpp {label}",
                              lambda: os.path.exists(q) or peers.quantize_gguf(f32, q, ftype, pure, max(a.threads))):
@@ -188,10 +191,10 @@ def table(a, cells, medians, bw):
 
 
 def machine(a):
-    def version(mod):
+    def version(dist):
         try:
-            return __import__(mod).__version__
-        except Exception:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
             return "missing"
     cpu = re.search(r"^Model name:\s*(.*)$", subprocess.run(["lscpu"], capture_output=True, text=True).stdout, re.M)
     flags = open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()
@@ -200,7 +203,8 @@ def machine(a):
     return [f"date (UTC) {time.strftime('%Y-%m-%d %H:%M', time.gmtime())}, Tessera {commit or '?'} ({a.tessera})",
             f"CPU: {cpu.group(1) if cpu else '?'}, {os.cpu_count()} logical CPUs, "
             + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in ("avx512f", "avx512_bf16", "avx512_vnni")),
-            ", ".join(f"{m} {version(m)}" for m in ("torch", "transformers", "ctranslate2", "llama_cpp", "gguf")),
+            ", ".join(f"{d} {version(d)}" for d in ("torch", "transformers", "ctranslate2", "llama-cpp-python",
+                                                    "gguf")),
             f"load average at start {a.load_start}, at end {os.getloadavg()[0]:.2f}"]
 
 
@@ -264,7 +268,7 @@ def main():
     bw = {th: max(run[th] for run in bw_runs) for th in a.threads}
     medians = {k: statistics.median(v) for k, v in by_key.items()}
 
-    # Greedy agreement at batch 1 with transformers (fp32 weights only: quantized ones may differ).
+    # Greedy agreement at batch 1 with transformers (quantized weights may well differ; fp32 ones should not).
     ref = next((x["first"] for x in raw if x["cell"] == "transformers fp32" and x["batch"] == 1), None)
     agree = []
     for x in raw:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Decode speed (issue 15): Tessera fp32 / bf16 / int8 / q8_0 / q4_0 beside
-# transformers, CTranslate2 (float32, int8_float32) and llama.cpp (F32, Q8_0,
-# Q4_0, Q4_0 pure) on the same random GPT-2 124M weights, batch 1 / 16 / 64,
+# transformers, CTranslate2 (float32, int8_float32) and llama.cpp (F32, F16,
+# BF16, Q8_0, Q4_0, Q4_0 pure) on the same random GPT-2 124M weights, batch 1 / 16 / 64,
 # 1 and 2 threads, alternated in one run, with each format's roofline from the
 # measured read bandwidth. The work is done by bench/decode_speed.py (its
 # --help says how every figure is taken); this script finds the build and the

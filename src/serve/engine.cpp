@@ -73,6 +73,10 @@ struct Engine::Impl {
   EngineStats stats;
 
   std::vector<std::unique_ptr<Sequence>> running;  // the engine thread's own
+  // decode()'s inputs, refilled every step: kept so a step allocates no vectors.
+  std::vector<Sequence*> batch;
+  std::vector<int32_t> tokens;
+  std::vector<models::KVCache*> caches;
   std::thread thread;
 
   void run();
@@ -264,9 +268,9 @@ void Engine::Impl::prefill_chunk(Sequence& s, int64_t n) {
 // each sequence is run alone so that only the ones that fail retire with
 // "error".
 void Engine::Impl::decode() {
-  std::vector<Sequence*> batch;
-  std::vector<int32_t> tokens;
-  std::vector<models::KVCache*> caches;
+  batch.clear();
+  tokens.clear();
+  caches.clear();
   for (auto& s : running) {
     if (s->done || !s->decoding) continue;
     batch.push_back(s.get());
