@@ -143,8 +143,7 @@ class Cells:
         ctranslate2.converters.TransformersConverter(hf).convert(out, quantization=ct, force=True)
 
     def tessera_quantize(self, hf, out, fmt):
-        if os.path.isdir(out) and os.listdir(out):
-            return
+        shutil.rmtree(out, ignore_errors=True)  # made by this build, never a stale one (it takes seconds)
         p = subprocess.run([self.a.tessera, "quantize", "--checkpoint", hf, "--out", out, "--dtype", fmt],
                            capture_output=True, text=True)
         if p.returncode != 0:
@@ -281,7 +280,8 @@ def main():
     lines += table(a, cells.list, medians, bw)
     lines += ["Figures: generated tokens / generation seconds, prefill included. Tessera: batch 1 `tessera "
               "generate`, larger batches `tessera cost --concurrency B --max-batch B`.", ""]
-    lines += ["Greedy agreement, batch 1:"] + ["- " + x for x in agree] + [""]
+    lines += ["Greedy agreement, batch 1:"] + ["- " + x for x in agree or ["(no transformers fp32 run to compare with)"]]
+    lines += [""]
     if notes:
         lines += ["Notes:"] + ["- " + n for n in notes] + [""]
     text = "\n".join(lines)
