@@ -10,7 +10,8 @@
 # Usage: bench/decode_speed.sh [--quick] [--rounds N] [--threads 1,2] [--batches 1,16,64]
 #                              [--cells REGEX] [--new-tokens 128] [--out FILE.md]
 #   --quick   a 2-layer 128-wide model, 16 new tokens, batches 1 and 4: a smoke run (a few minutes)
-#   default   one round of every cell (GPT-2 124M shape, 32-token prompt, 128 new tokens);
+#   default   one round of every cell (GPT-2 124M shape, 32-token prompt, 128 new tokens; 14 cells x
+#             3 batch sizes x 2 thread counts: estimated 25-40 minutes on a quiet 2-core machine);
 #             --rounds 3 or more for figures to publish (llama.cpp's batch 1 swings 20-40% between runs)
 # Environment: BUILD_DIR (default <repo>/build-bench: a Release build configured with
 #   -DTESSERA_BUILD_BENCH=ON; tessera_cli and read_bandwidth are built when missing),
