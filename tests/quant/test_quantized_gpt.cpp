@@ -117,7 +117,8 @@ TEST_F(QuantizedCheckpoint, RoundTripGivesTheSameLogits) {
   for (WeightFormat f : {WeightFormat::BF16, WeightFormat::Int8, WeightFormat::Q8_0, WeightFormat::Q4_0}) {
     const fs::path out = dir / quant::format_name(f);
     auto m = make_gpt();
-    checkpoint::QuantizeSummary s = checkpoint::write_quantized_gpt(*m, tok, 7, f, "memory", out.string());
+    // The embedding in the same format (q4_0's default keeps it in q8_0: checked below).
+    checkpoint::QuantizeSummary s = checkpoint::write_quantized_gpt(*m, tok, 7, f, "memory", out.string(), false, f);
     EXPECT_EQ(s.packed_tensors, 9);
     EXPECT_LT(s.bytes_after, s.bytes_before);
     auto in_memory = quantized(f);
@@ -134,6 +135,17 @@ TEST_F(QuantizedCheckpoint, RoundTripGivesTheSameLogits) {
     for (const auto& [name, w] : quant::packed_weights(*in_memory))
       EXPECT_EQ(test_util::max_abs_diff(state.at(name), quant::unpack(w)), 0.0) << name;
   }
+}
+
+TEST_F(QuantizedCheckpoint, Q4_0KeepsTheEmbeddingInQ8_0ByDefault) {
+  auto m = make_gpt();
+  checkpoint::QuantizeSummary s =
+      checkpoint::write_quantized_gpt(*m, tok, 1, WeightFormat::Q4_0, "memory", (dir / "q4").string());
+  EXPECT_EQ(s.embedding_format, WeightFormat::Q8_0);
+  checkpoint::LoadedGPT g = checkpoint::load_gpt((dir / "q4").string());
+  const quant::PackedMap packed = quant::packed_weights(*g.model);
+  EXPECT_EQ(packed.at("transformer.wte.weight").format, WeightFormat::Q8_0);
+  EXPECT_EQ(packed.at("transformer.h.0.attn.c_attn.weight").format, WeightFormat::Q4_0);
 }
 
 TEST_F(QuantizedCheckpoint, BadFilesGiveErrorsNamingThem) {

@@ -14,7 +14,7 @@
 // the same arithmetic element by element, so both agree up to float
 // summation order.
 //
-// Work split: threads take disjoint ranges of w's rows; inside a range, tiles
+// Work split: threads claim chunks of w's rows (parallel_claim); inside a chunk, tiles
 // of 8 weight rows meet groups of 4 rows of x, so a weight row is unpacked
 // once per 4 activations and both stay in L1.
 #include <immintrin.h>
@@ -245,10 +245,15 @@ Scratch& scratch() {
   return s;
 }
 
-// Rows of w per chunk: at least a tile, and enough work to be worth a thread.
-int64_t grain_for(const PackedWeight& w, int64_t M) {
-  const int64_t per_row = std::max<int64_t>(1, M * w.cols);
-  return std::max<int64_t>(kTile, (int64_t(1) << 16) / per_row);
+// Splits w's rows into chunks claimed by the running threads (parallel_claim):
+// about 8 per thread so a late or descheduled helper costs little, each at
+// least a tile and about 32K multiply-adds (the claim costs a shared atomic).
+void for_row_chunks(const PackedWeight& w, int64_t M, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t N = w.rows;
+  const int64_t by_work = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, M * w.cols));
+  const int64_t rows = std::max({kTile, by_work, N / (8 * std::max(1, get_num_threads()))});
+  const int64_t chunks = (N + rows - 1) / rows;
+  parallel_claim(chunks, [&](int64_t c) { fn(c * rows, std::min(N, (c + 1) * rows)); });
 }
 
 }  // namespace
@@ -275,7 +280,7 @@ void matmul(const float* x, int64_t M, int64_t ldx, const PackedWeight& w, const
       for (int64_t m = 0; m < M; ++m)
         for (int64_t j = 0; j < K; ++j) s.xb[static_cast<size_t>(m * ldb + j)] = cpu::round_to_bf16(x[m * ldx + j]);
       const bool vec = use_bf16_dot();
-      parallel_for(0, N, grain_for(w, M), [&](int64_t r0, int64_t r1) {
+      for_row_chunks(w, M, [&](int64_t r0, int64_t r1) {
         if (vec) bf16_rows_vector(w, s.xb, M, ldb, r0, r1, y, ldy);
         else bf16_rows_scalar(w, s.xb, M, ldb, r0, r1, y, ldy);
       });
@@ -288,7 +293,7 @@ void matmul(const float* x, int64_t M, int64_t ldx, const PackedWeight& w, const
       quantize_x(x, M, ldx, K, offset_of(w.format), s.qx);
       const bool vec = cpu_has_vnni();
       const QuantizedX& qx = s.qx;
-      parallel_for(0, N, grain_for(w, M), [&](int64_t r0, int64_t r1) {
+      for_row_chunks(w, M, [&](int64_t r0, int64_t r1) {
         if (!vec) {
           int_rows_scalar(w, qx, r0, r1, y, ldy);
         } else if (w.format == WeightFormat::Int8) {
