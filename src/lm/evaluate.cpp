@@ -247,12 +247,14 @@ LmEvalResult evaluate_lm(const std::string& checkpoint_dir, const std::string& t
       return eval_masked(ck, text, text_file, seq_len, batch_size, stride, mlm_seed);
     case checkpoint::Format::TesseraGPT:
     case checkpoint::Format::HfGPT2:
+    case checkpoint::Format::Gguf:
       return eval_causal(ck, text, text_file, seq_len, batch_size, stride);
     default:
       throw Error("eval: " + (fs::path(ck.dir) / "config.json").string() + " is " +
                   (ck.task.empty() ? checkpoint::describe(ck.format) : "a \"" + ck.task + "\" checkpoint") +
                   "; language-model evaluation needs task \"language_model\" (tessera pretrain), "
-                  "\"masked_language_model\" (tessera pretrain --objective mlm) or a Hugging Face GPT-2 folder");
+                  "\"masked_language_model\" (tessera pretrain --objective mlm), a Hugging Face GPT-2 folder or a "
+                  "GGUF model");
   }
 }
 
