@@ -4,15 +4,9 @@
 
 #include "tessera/checkpoint/gguf_model.h"
 #include "tessera/core/error.h"
-
-#if __has_include("tessera/text/gguf_vocab.h")
 #include "tessera/text/gguf_vocab.h"
-#define TESSERA_HAS_GGUF_VOCAB 1
-#endif
 
 namespace tessera::checkpoint {
-
-#ifdef TESSERA_HAS_GGUF_VOCAB
 
 namespace {
 
@@ -64,19 +58,15 @@ std::unique_ptr<text::Tokenizer> gguf_tokenizer(const io::GgufFile& f) {
   v.eos = token_id(f, "tokenizer.ggml.eos_token_id", n);
   v.unk = token_id(f, "tokenizer.ggml.unknown_token_id", n);
   v.pad = token_id(f, "tokenizer.ggml.padding_token_id", n);
-  // llama.cpp's defaults when the keys are absent: SentencePiece adds BOS, BPE does not.
-  v.add_bos = f.get_bool("tokenizer.ggml.add_bos_token", v.model == "llama");
-  v.add_eos = f.get_bool("tokenizer.ggml.add_eos_token", false);
+  // Unset when absent: the tokenizer applies llama.cpp's default for its model.
+  auto flag = [&f](const std::string& key) -> std::optional<bool> {
+    if (!f.has(key)) return std::nullopt;
+    return f.get_bool(key, false);
+  };
+  v.add_bos = flag("tokenizer.ggml.add_bos_token");
+  v.add_eos = flag("tokenizer.ggml.add_eos_token");
+  v.add_space_prefix = flag("tokenizer.ggml.add_space_prefix");
   return text::tokenizer_from_gguf_vocab(v);
 }
-
-#else
-
-// Built before text/gguf_vocab.h (the GGUF tokenizers) is in the tree.
-std::unique_ptr<text::Tokenizer> gguf_tokenizer(const io::GgufFile& f) {
-  throw Error(f.path() + ": this build cannot read the tokenizer a GGUF file carries; pass one with --tokenizer PATH");
-}
-
-#endif
 
 }  // namespace tessera::checkpoint

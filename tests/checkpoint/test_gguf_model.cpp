@@ -98,25 +98,46 @@ TEST_F(GgufModel, TinyLlamaLoads) {
 }
 
 // With the vocabulary the file carries (text/gguf_vocab.h), the tiny llama
-// generates text through load_gpt like any checkpoint.
+// generates through load_gpt like any checkpoint, its prompts starting with
+// BOS as llama.cpp's do (llama.cpp tokenizes "Hello world" with BOS as 1,
+// 15043, 3186).
 TEST_F(GgufModel, TinyLlamaGeneratesWithItsVocabulary) {
   if (!fs::exists(tiny_llama())) GTEST_SKIP() << tiny_llama() << " not found (set TESSERA_SHARED_DATA)";
-  checkpoint::LoadedGPT g;
-  try {
-    g = checkpoint::load_gpt(tiny_llama().string());
-  } catch (const Error& e) {
-    if (std::string(e.what()).find("cannot read the tokenizer") != std::string::npos) GTEST_SKIP() << e.what();
-    throw;
-  }
+  checkpoint::LoadedGPT g = checkpoint::load_gpt(tiny_llama().string());
   EXPECT_EQ(g.format, "gguf");
+  EXPECT_EQ(g.tokenizer_path, tiny_llama().string());
   EXPECT_EQ(g.tokenizer->vocab_size(), 32000);
+  EXPECT_TRUE(g.tokenizer->adds_bos());
+  EXPECT_EQ(lm::encode_prompt(*g.tokenizer, "Hello world", true), (std::vector<int32_t>{1, 15043, 3186}));
   lm::GenerateOptions o;
   o.max_new_tokens = 8;
   o.temperature = 0;
   o.stop_at_eot = false;
-  auto out = lm::generate(*g.model, *g.tokenizer, {"Hello world"}, o);
-  ASSERT_EQ(out.size(), 1u);
+  auto out = lm::generate(*g.model, *g.tokenizer, {"Hello world", ""}, o);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].prompt_tokens, 3);
   EXPECT_EQ(out[0].completion_tokens, 8);
+  EXPECT_EQ(out[1].prompt_tokens, 1);  // an empty prompt is BOS alone
+  // The same tokens as greedy decoding of the ids by hand.
+  std::vector<int64_t> ids = {1, 15043, 3186};
+  for (int step = 0; step < 8; ++step) {
+    Tensor l = logits_of(*g.model, ids);
+    ids.push_back(int64_t(argmax(l.select(1, int64_t(ids.size()) - 1), -1).item()));
+  }
+  EXPECT_EQ(std::vector<int32_t>(ids.begin() + 3, ids.end()), out[0].tokens);
+}
+
+// An exported file carries the model's BPE vocabulary: loading it back gives
+// the same ids for any text, and no BOS (GPT-2 prompts have none).
+TEST_F(GgufModel, ExportCarriesTheVocabulary) {
+  const std::string path = gguf_test::write_export(dir_.string(), "gpt2", "f32");
+  checkpoint::LoadedGPT g = checkpoint::load_gpt(path);
+  auto bpe = gguf_test::small_bpe();
+  EXPECT_EQ(g.tokenizer->vocab_size(), 272);  // padded with [PADn] like the model
+  EXPECT_FALSE(g.tokenizer->adds_bos());
+  for (const std::string text : {"the thing in the garden", "<|endoftext|>another one", "\xff\x00bytes"})
+    EXPECT_EQ(g.tokenizer->encode(text, true), bpe->encode(text, true)) << text;
+  EXPECT_EQ(g.tokenizer->eot_id(), bpe->eot_id());
 }
 
 TEST_F(GgufModel, F32ExportRoundTripsExactly) {
