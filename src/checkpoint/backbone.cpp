@@ -2,10 +2,13 @@
 // and the fingerprint that ties a classifier to its base.
 #include "tessera/checkpoint/backbone.h"
 
+#include "tessera/checkpoint/quantized.h"
+
 #include <filesystem>
 
 #include "tessera/checkpoint/inspect.h"
 #include "tessera/checkpoint/language_model.h"
+#include "tessera/checkpoint/quantized.h"
 #include "tessera/core/error.h"
 #include "tessera/text/shards.h"
 #include "tessera/text/wordpiece.h"
@@ -63,6 +66,9 @@ Backbone load_backbone(const std::string& base, const std::string& tokenizer_ove
   b.base = fs::absolute(dir).lexically_normal().string();
   switch (f.format) {
     case Format::TesseraGPT:
+      TSR_CHECK(weight_format_of(f).empty() || weight_format_of(f) == "f32", Error, "finetune base ", dir, " holds ",
+                weight_format_of(f), " weights: a quantized model is for inference only; dequantize it first "
+                "(tessera quantize --checkpoint ", dir, " --out DIR --dtype f32)");
       use_gpt(b, load_gpt(f, tokenizer_override));
       b.base_format = "tessera-gpt";
       break;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tessera/checkpoint/gguf_model.h"
+#include "tessera/checkpoint/quantized.h"
 #include "tessera/core/error.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/models/hf_gpt2.h"
@@ -62,6 +63,7 @@ std::shared_ptr<models::GPT> load_tessera_gpt(const Found& f) {
   } catch (const Error& e) {
     throw Error(detail::concat(cfg_path, ": \"model\": ", e.what()));
   }
+  if (!weight_format_of(f).empty()) return load_quantized_gpt(f, config);
   fs::path weights = weights_file(f);
   auto model = std::make_shared<models::GPT>(config);
   auto contents = io::load_safetensors(weights.string());

@@ -283,21 +283,53 @@ struct Mapping {
 // Tensor entries in the order the reference writer uses: widest dtype first, then by name.
 struct OutEntry {
   const std::string* name;
-  Tensor data;  // contiguous, CPU, detached
+  Shape shape;
+  const void* bytes;
+  uint64_t nbytes;
   const CodeInfo* code;
+  Tensor keep;  // owns `bytes` for Tensor entries (contiguous, CPU, detached)
 };
+
+void check_name(const std::string& name) {
+  TSR_CHECK(name != kMetadataKey, Error, "safetensors: \"", kMetadataKey, "\" is reserved and cannot name a tensor");
+}
+
+void sort_entries(std::vector<OutEntry>& out) {
+  std::stable_sort(out.begin(), out.end(),
+                   [](const OutEntry& a, const OutEntry& b) { return a.code->rank > b.code->rank; });
+}
 
 std::vector<OutEntry> prepare(const TensorMap& tensors) {
   std::vector<OutEntry> out;
   for (const auto& [name, t] : tensors) {
-    TSR_CHECK(name != kMetadataKey, Error, "safetensors: \"", kMetadataKey, "\" is reserved and cannot name a tensor");
+    check_name(name);
     TSR_CHECK(t.defined(), Error, "safetensors: tensor '", name, "' is undefined");
     Tensor c = t.detach();
     if (c.device() != cpu_device()) c = c.to(cpu_device());
-    out.push_back({&name, c.contiguous(), &info_of(t.dtype())});
+    c = c.contiguous();
+    const CodeInfo* code = &info_of(t.dtype());
+    out.push_back({&name, c.shape(), c.raw_data(), static_cast<uint64_t>(c.numel()) * code->size, code, c});
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const OutEntry& a, const OutEntry& b) { return a.code->rank > b.code->rank; });
+  sort_entries(out);
+  return out;
+}
+
+std::vector<OutEntry> prepare(const RawTensorMap& tensors) {
+  std::vector<OutEntry> out;
+  for (const auto& [name, t] : tensors) {
+    check_name(name);
+    const CodeInfo* code = find_code(t.dtype);
+    TSR_CHECK(code != nullptr, DTypeError, "safetensors: tensor '", name, "' has unknown dtype \"", t.dtype, "\"");
+    uint64_t n = code->size;
+    for (int64_t d : t.shape) {
+      TSR_CHECK(d >= 0, ShapeError, "safetensors: tensor '", name, "' has a negative dimension");
+      n *= static_cast<uint64_t>(d);
+    }
+    TSR_CHECK(n == t.bytes.size(), ShapeError, "safetensors: tensor '", name, "' of shape ", shape_str(t.shape), " ",
+              t.dtype, " takes ", n, " bytes, got ", t.bytes.size());
+    out.push_back({&name, t.shape, t.bytes.data(), n, code, Tensor()});
+  }
+  sort_entries(out);
   return out;
 }
 
@@ -306,10 +338,10 @@ std::string header_text(const std::vector<OutEntry>& entries, const Metadata& me
   if (!metadata.empty()) h[kMetadataKey] = metadata;
   uint64_t pos = 0;
   for (const auto& e : entries) {
-    const uint64_t n = static_cast<uint64_t>(e.data.numel()) * e.code->size;
+    const uint64_t n = e.nbytes;
     nlohmann::ordered_json entry;
     entry["dtype"] = e.code->code;
-    entry["shape"] = e.data.shape();
+    entry["shape"] = e.shape;
     entry["data_offsets"] = {pos, pos + n};
     h[*e.name] = std::move(entry);
     pos += n;
@@ -324,15 +356,15 @@ std::string header_text(const std::vector<OutEntry>& entries, const Metadata& me
   return text;
 }
 
-template <typename Sink>
-void write_to(Sink& sink, const TensorMap& tensors, const Metadata& metadata) {
+template <typename Sink, typename Map>
+void write_to(Sink& sink, const Map& tensors, const Metadata& metadata) {
   std::vector<OutEntry> entries = prepare(tensors);
   const std::string text = header_text(entries, metadata);
   const uint64_t n = text.size();
   sink.write(&n, 8);
   sink.write(text.data(), text.size());
   for (const auto& e : entries)
-    if (e.data.numel() > 0) sink.write(e.data.raw_data(), static_cast<size_t>(e.data.numel()) * e.code->size);
+    if (e.nbytes > 0) sink.write(e.bytes, static_cast<size_t>(e.nbytes));
 }
 
 struct StringSink {
@@ -355,6 +387,26 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
   AtomicFile f(path);
   write_to(f, tensors, metadata);
   f.commit();
+}
+
+void save_safetensors_raw(const std::string& path, const RawTensorMap& tensors, const Metadata& metadata) {
+  AtomicFile f(path);
+  write_to(f, tensors, metadata);
+  f.commit();
+}
+
+RawSafetensors load_safetensors_raw(const std::string& path) {
+  Fd f;
+  const uint64_t size = open_file(path, f);
+  SafetensorsHeader h = read_header_fd(f, size, path);
+  RawSafetensors out;
+  for (const auto& e : h.tensors) {
+    RawTensor t{e.dtype, e.shape, std::string(static_cast<size_t>(e.end - e.begin), '\0')};
+    if (e.end > e.begin) pread_all(f, t.bytes.data(), e.end - e.begin, h.data_start + e.begin, path);
+    out.tensors.emplace(e.name, std::move(t));
+  }
+  out.metadata = std::move(h.metadata);
+  return out;
 }
 
 std::string serialize_safetensors(const TensorMap& tensors, const Metadata& metadata) {

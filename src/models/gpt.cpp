@@ -22,6 +22,7 @@
 #include "tessera/ops/indexing.h"
 #include "tessera/ops/linalg.h"
 #include "tessera/ops/rope.h"
+#include "tessera/quant/quantize_model.h"
 
 namespace tessera::models {
 
@@ -161,8 +162,22 @@ struct GPT::Impl {
   // idx (B, T) -> logits (B, T, V) for positions start .. start + T - 1.
   Tensor run(const GPTConfig& c, bool training, const Tensor& idx, int64_t start, KVCache* cache,
              bool last_only = false) {
-    Tensor x = hidden(c, training, idx, start, cache, last_only);
-    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, T, V)
+    return head(hidden(c, training, idx, start, cache, last_only));  // (B, T, V)
+  }
+
+  // The output projection: lm_head, or the tied embedding matrix; packed
+  // (quantized) when the model was loaded so.
+  Tensor head(const Tensor& x) const {
+    const nn::Linear* untied = lm_head.get();
+    const auto& packed = untied ? untied->packed : transformer->wte->packed;
+    if (packed) return quant::linear(x, *packed);
+    return linear(x, untied ? untied->weight : transformer->wte->weight);
+  }
+
+  // Where the weights live (the embedding may be packed, and packed weights are on the CPU).
+  Device device() const {
+    const Tensor& w = transformer->wte->weight;
+    return w.defined() ? w.device() : cpu_device();
   }
 
   // The trunk: embeddings, blocks and the final norm -> (B, T, C).
@@ -205,7 +220,7 @@ struct GPT::Impl {
   // decode_step: one new token per sequence, each at its own position pos[b].
   Tensor decode(const GPTConfig& c, const std::vector<int32_t>& tokens, const std::vector<KVCache*>& caches) {
     const int64_t B = static_cast<int64_t>(tokens.size()), C = c.n_embd;
-    const Device device = transformer->wte->weight.device();
+    const Device device = this->device();
     std::vector<int64_t> ids(tokens.begin(), tokens.end()), pos(B);
     for (int64_t b = 0; b < B; ++b) pos[b] = caches[b]->length;
     const TensorOptions index_opts{.dtype = DType::I64, .device = device};
@@ -226,8 +241,7 @@ struct GPT::Impl {
       auto [h, n2] = nn::add_norm(*blk.ln_2, x, blk.attn->c_proj->forward(y));
       x = add(h, blk.mlp->forward(n2, s));
     }
-    x = transformer->ln_f->forward(x);
-    return linear(x, lm_head ? lm_head->weight : transformer->wte->weight);  // (B, V)
+    return head(transformer->ln_f->forward(x));  // (B, V)
   }
 };
 
@@ -342,7 +356,7 @@ KVCache GPT::make_cache(int64_t batch, int64_t max_len) const {
   KVCache cache;
   cache.max_len = max_len;
   const Shape shape{batch, config_.n_head, max_len, config_.head_dim()};  // (B, H, max_len, D)
-  const TensorOptions opts{.device = impl_->transformer->wte->weight.device()};  // float32, as decode_step checks
+  const TensorOptions opts{.device = impl_->device()};  // float32, as decode_step checks
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     cache.k.push_back(zeros(shape, opts));
     cache.v.push_back(zeros(shape, opts));
@@ -352,6 +366,7 @@ KVCache GPT::make_cache(int64_t batch, int64_t max_len) const {
 
 int64_t GPT::count_parameters(bool non_embedding) const {
   int64_t n = num_parameters();  // the tied matrix is registered once
+  for (const auto& [name, w] : quant::packed_weights(const_cast<GPT&>(*this))) n += w.rows * w.cols;
   if (non_embedding && config_.position == "learned") n -= config_.block_size * config_.n_embd;
   return n;
 }

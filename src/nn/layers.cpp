@@ -12,6 +12,7 @@
 #include "tessera/ops/indexing.h"
 #include "tessera/ops/linalg.h"
 #include "tessera/ops/norm.h"
+#include "tessera/quant/packed_weight.h"
 
 namespace tessera::nn {
 
@@ -42,7 +43,11 @@ void Linear::reset_parameters(Generator* gen) {
 Tensor Linear::forward(const Tensor& x) {
   TSR_CHECK(x.dim() >= 1 && x.size(-1) == options.in_features, ShapeError, qualified_name(), " (", options.in_features,
             " -> ", options.out_features, "): input of shape ", shape_str(x.shape()), " must end in ",
-            options.in_features, " (weight shape ", shape_str(weight.shape()), ")");
+            options.in_features, " (out_features ", options.out_features, ")");
+  if (packed) {
+    TSR_CHECK(!lora_A_, Error, qualified_name(), ": LoRA on quantized weights is not supported (dequantize first)");
+    return quant::linear(x, *packed, bias);
+  }
   Tensor y = linear(x, weight, bias);
   if (!lora_A_) return y;
   Tensor h = lora_dropout_ > 0 ? dropout(x, lora_dropout_, is_training(), lora_gen_) : x;
@@ -51,6 +56,7 @@ Tensor Linear::forward(const Tensor& x) {
 
 void Linear::enable_lora(int64_t rank, double alpha, double dropout_p, Generator& gen) {
   TSR_CHECK(!lora_A_, Error, qualified_name(), ": LoRA is already enabled");
+  TSR_CHECK(!packed, Error, qualified_name(), ": its weights are quantized (inference only); dequantize first");
   TSR_CHECK(rank >= 1, Error, qualified_name(), ": LoRA rank must be >= 1, got ", rank);
   TSR_CHECK(dropout_p >= 0.0 && dropout_p < 1.0, Error, qualified_name(), ": LoRA dropout must be in [0, 1), got ",
             dropout_p);
@@ -97,7 +103,10 @@ Embedding::Embedding(const EmbeddingOptions& o)
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return embedding(weight, indices, options.padding_idx); }
+Tensor Embedding::forward(const Tensor& indices) {
+  if (packed) return quant::embedding(*packed, indices);
+  return embedding(weight, indices, options.padding_idx);
+}
 
 LayerNorm::LayerNorm(const LayerNormOptions& o)
     : Module("LayerNorm"),

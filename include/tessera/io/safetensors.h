@@ -73,6 +73,23 @@ SafetensorsContents parse_safetensors(const void* bytes, size_t size, const std:
 // checkpoint or checking shapes before a load.
 SafetensorsHeader read_safetensors_header(const std::string& path);
 
+// Tensors as bytes with their safetensors dtype code, for data Tessera has no
+// dtype for (int8 and packed quantized weights: quant/packed_weight.h). The
+// same file layout and validation as above; shape x code size must equal the
+// byte count.
+struct RawTensor {
+  std::string dtype;  // "U8", "I8", "F32", ...
+  Shape shape;
+  std::string bytes;
+};
+using RawTensorMap = std::map<std::string, RawTensor>;
+struct RawSafetensors {
+  RawTensorMap tensors;
+  Metadata metadata;
+};
+void save_safetensors_raw(const std::string& path, const RawTensorMap& tensors, const Metadata& metadata = {});
+RawSafetensors load_safetensors_raw(const std::string& path);
+
 // Mapping between Tessera dtypes and safetensors codes. Codes Tessera has no
 // dtype for (F16, U8, I8, I16, U16, U32, U64, F8_*) are valid in files (a
 // header listing works) but loading their data throws a DTypeError.

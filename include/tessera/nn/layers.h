@@ -8,6 +8,10 @@
 #include "tessera/core/random.h"
 #include "tessera/nn/module.h"
 
+namespace tessera::quant {
+struct PackedWeight;
+}
+
 namespace tessera::nn {
 
 struct LinearOptions {
@@ -33,8 +37,13 @@ class Linear : public Module {
   Tensor forward(const Tensor& x) override;
   void reset_parameters(Generator* gen = nullptr);
   LinearOptions options;
-  Tensor& weight;  // (out, in)
+  Tensor& weight;  // (out, in); undefined when `packed` holds it
   Tensor& bias;    // (out) or undefined
+
+  // Inference-only weights in a compact format (quant/packed_weight.h), set
+  // by quant::attach, which drops `weight`: forward then multiplies by them
+  // (quant::linear) and refuses inputs that require grad.
+  std::shared_ptr<const quant::PackedWeight> packed;
 
   // A is drawn from gen, and the adapter's dropout generator is seeded from
   // it. Throws for rank < 1, dropout outside [0, 1) or a second enable_lora.
@@ -65,7 +74,8 @@ class Embedding : public Module {
   Embedding(int64_t num, int64_t dim) : Embedding(EmbeddingOptions{num, dim, std::nullopt}) {}
   Tensor forward(const Tensor& indices) override;
   EmbeddingOptions options;
-  Tensor& weight;  // (num_embeddings, embedding_dim)
+  Tensor& weight;  // (num_embeddings, embedding_dim); undefined when `packed` holds it
+  std::shared_ptr<const quant::PackedWeight> packed;  // as Linear's: rows dequantized on lookup
 };
 
 struct LayerNormOptions {

@@ -76,7 +76,18 @@ void unpack_row(const PackedWeight& w, int64_t r, float* out);
 // rows of w. Inference only.
 void matmul(const float* x, int64_t M, int64_t ldx, const PackedWeight& w, const float* bias, float* y,
             int64_t ldy);
-// Tensor form: x (..., cols) float32 -> (..., rows).
+// Tensor form: x (..., cols) float32 -> (..., rows) (+ bias). Throws when x
+// requires grad: packed weights are for inference.
 Tensor linear(const Tensor& x, const PackedWeight& w, const Tensor& bias = Tensor());
+// Rows of w for int64 ids of any shape -> (..., cols) float32 (an embedding
+// lookup); ids outside [0, rows) throw IndexError naming the id.
+Tensor embedding(const PackedWeight& w, const Tensor& ids);
+
+namespace testing {
+// Tests: run the scalar kernels even where the CPU has the vector ones (as
+// TESSERA_NO_VNNI=1 does for a whole process), and ask which ones run.
+void force_scalar_kernels(bool on);
+bool vector_kernels(WeightFormat f);
+}  // namespace testing
 
 }  // namespace tessera::quant
