@@ -2,12 +2,14 @@
 // the hyperparameter keys llama.cpp reads for its gpt2 and llama
 // architectures, the GPT-2 BPE vocabulary, and the weights renamed (llama's
 // q/k rows permuted to llama.cpp's interleaved rope pairs).
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "gguf_rows.h"
 #include "tessera/checkpoint/gguf_model.h"
 #include "tessera/core/error.h"
+#include "tessera/quant/quantize_model.h"
 #include "tessera/text/bpe.h"
 
 namespace tessera::checkpoint {
@@ -74,15 +76,24 @@ void write_vocab(io::GgufWriter& w, const text::Tokenizer& tokenizer, int64_t mo
   w.set("tokenizer.ggml.add_bos_token", GgufValue::of_bool(false));
 }
 
+// The file type of a packed matrix, when GGUF has one.
+std::optional<GgmlType> ggml_type_of(quant::WeightFormat f) {
+  if (f == quant::WeightFormat::Q8_0) return GgmlType::Q8_0;
+  if (f == quant::WeightFormat::Q4_0) return GgmlType::Q4_0;
+  return std::nullopt;
+}
+
 class TensorWriter {
  public:
-  TensorWriter(io::GgufWriter& w, const nn::StateDict& state, GgmlType matrix_type)
-      : w_(w), state_(state), matrix_type_(matrix_type) {}
+  TensorWriter(io::GgufWriter& w, const nn::StateDict& state, const quant::PackedMap& packed, GgmlType matrix_type)
+      : w_(w), state_(state), packed_(packed), matrix_type_(matrix_type) {}
 
-  const Tensor& get(const std::string& name) const {
-    auto it = state_.find(name);
-    TSR_CHECK(it != state_.end(), Error, "GGUF export: the model has no parameter '", name, "'");
-    return it->second;
+  // A parameter's float32 values (a packed one dequantized).
+  Tensor get(const std::string& name) const {
+    if (auto it = state_.find(name); it != state_.end()) return it->second;
+    auto p = packed_.find(name);
+    TSR_CHECK(p != packed_.end(), Error, "GGUF export: the model has no parameter '", name, "'");
+    return quant::unpack(p->second);
   }
   // A weight matrix in the chosen type (rows too short for its blocks: F16).
   void matrix(const std::string& gguf_name, const Tensor& t) {
@@ -90,7 +101,15 @@ class TensorWriter {
     if ((type == GgmlType::Q8_0 || type == GgmlType::Q4_0) && t.size(1) % 32 != 0) type = GgmlType::F16;
     add(gguf_name, gguf::from_float(t, type));
   }
-  void matrix(const std::string& gguf_name, const std::string& name) { matrix(gguf_name, get(name)); }
+  // A packed matrix already in the chosen block format keeps its blocks.
+  void matrix(const std::string& gguf_name, const std::string& name) {
+    if (auto p = packed_.find(name); p != packed_.end() && ggml_type_of(p->second.format) == matrix_type_) {
+      const quant::PackedWeight& w = p->second;
+      add(gguf_name, gguf::Rows{matrix_type_, w.rows, w.cols, quant::to_bytes(w)});
+      return;
+    }
+    matrix(gguf_name, get(name));
+  }
   // Norm weights, biases, position embeddings: float32.
   void f32(const std::string& gguf_name, const Tensor& t) {
     add(gguf_name, gguf::from_float(t, GgmlType::F32), t.dim() == 1);
@@ -107,6 +126,7 @@ class TensorWriter {
  private:
   io::GgufWriter& w_;
   const nn::StateDict& state_;
+  const quant::PackedMap& packed_;
   GgmlType matrix_type_;
 };
 
@@ -160,7 +180,7 @@ void write_llama(io::GgufWriter& w, TensorWriter& t, const models::GPTConfig& c)
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".", h = "transformer.h." + std::to_string(l) + ".";
     t.f32(b + "attn_norm.weight", h + "ln_1.weight");
-    const Tensor qkv = t.get(h + "attn.c_attn.weight").contiguous();  // (3C, C): q, k, v rows
+    const Tensor qkv = t.get(h + "attn.c_attn.weight").contiguous();  // (3C, C): q, k, v rows (re-packed below)
     // q and k in llama.cpp's interleaved rope order (whole rows move, before quantizing).
     auto permuted = [&](int64_t part) {
       gguf::Rows r = gguf::from_float(qkv.narrow(0, part * C, C), GgmlType::F32);
@@ -197,7 +217,9 @@ void export_gguf(const models::GPT& model, const text::Tokenizer& tokenizer, con
   w.set("general.name", GgufValue::of_string(options.name.empty() ? "tessera-gpt" : options.name));
   w.set("general.file_type", GgufValue::of_uint32(file_type(matrix_type)));
   const nn::StateDict state = model.state_dict();
-  TensorWriter t(w, state, matrix_type);
+  // packed_weights only reads; it takes the module non-const to walk it.
+  const quant::PackedMap packed = quant::packed_weights(const_cast<models::GPT&>(model));
+  TensorWriter t(w, state, packed, matrix_type);
   if (gpt2) write_gpt2(w, t, c);
   else write_llama(w, t, c);
   if (!c.tie_embeddings) t.matrix("output.weight", "lm_head.weight");

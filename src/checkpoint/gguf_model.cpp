@@ -7,6 +7,7 @@
 #include "gguf_rows.h"
 #include "tessera/checkpoint/gguf_model.h"
 #include "tessera/core/error.h"
+#include "tessera/quant/quantize_model.h"
 
 namespace tessera::checkpoint {
 
@@ -29,7 +30,8 @@ class StateBuilder {
   }
 
   // Stores `rows` under the GPT parameter `name`. Q8_0 / Q4_0 matrices keep
-  // their blocks in `packed`; the model gets their float32 values for now.
+  // their blocks (attached to the model by build()); the state_dict gets their
+  // values too, since a strict load wants every parameter.
   void put(const std::string& name, const gguf::Rows& rows, const Shape& shape) {
     if (rows.type == GgmlType::Q8_0 || rows.type == GgmlType::Q4_0) {
       quant::PackedWeight w = gguf::to_packed(rows);
@@ -50,8 +52,13 @@ class StateBuilder {
                 " architecture has no such weight)");
   }
 
-  nn::StateDict& state() { return state_; }
-  std::map<std::string, quant::PackedWeight>& packed() { return packed_; }
+  // The GPT, its Q8_0 / Q4_0 matrices running from their blocks (quant::attach).
+  std::shared_ptr<models::GPT> build(const models::GPTConfig& c) const {
+    auto model = std::make_shared<models::GPT>(c);
+    model->load_state_dict(state_, /*strict=*/true);
+    quant::attach(*model, packed_);
+    return model;
+  }
 
  private:
   const io::GgufFile& file_;
@@ -135,9 +142,7 @@ LoadedGgufModel load_llama(const io::GgufFile& f) {
   s.check_all_used("llama");
 
   LoadedGgufModel out;
-  out.model = std::make_shared<models::GPT>(c);
-  out.model->load_state_dict(s.state(), /*strict=*/true);
-  out.packed = std::move(s.packed());
+  out.model = s.build(c);
   return out;
 }
 
@@ -177,9 +182,7 @@ LoadedGgufModel load_gpt2(const io::GgufFile& f) {
   s.check_all_used("gpt2");
 
   LoadedGgufModel out;
-  out.model = std::make_shared<models::GPT>(c);
-  out.model->load_state_dict(s.state(), /*strict=*/true);
-  out.packed = std::move(s.packed());
+  out.model = s.build(c);
   return out;
 }
 

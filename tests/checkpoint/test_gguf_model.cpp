@@ -12,6 +12,7 @@
 #include "tessera/checkpoint/language_model.h"
 #include "tessera/lm/generate.h"
 #include "tessera/ops/reduce.h"
+#include "tessera/quant/quantize_model.h"
 #include "tessera/text/char_tokenizer.h"
 #include "test_util.h"
 
@@ -78,7 +79,7 @@ TEST_F(GgufModel, TinyLlamaLoads) {
   EXPECT_EQ(c.position, "rope");
   EXPECT_EQ(c.norm, "rmsnorm");
   EXPECT_FALSE(c.tie_embeddings);
-  EXPECT_TRUE(g.packed.empty());  // F16 and F32 only
+  EXPECT_TRUE(quant::packed_weights(*g.model).empty());  // F16 and F32 only
   // Greedy decoding through the KV cache picks the full forward's argmax.
   std::vector<int64_t> ids = {1, 450, 4996};
   for (int step = 0; step < 6; ++step) {
@@ -160,29 +161,39 @@ TEST_F(GgufModel, F32ExportRoundTripsExactly) {
 }
 
 // Q8_0 / Q4_0: the file holds Tessera's own quantization (quant::pack) of each
-// weight matrix, and loading gives exactly those blocks back.
+// weight matrix, and the loaded model runs from exactly those blocks: its
+// logits equal those of the original model quantized in memory
+// (quant::quantize_weights + attach). A model holding packed weights exports
+// its blocks unchanged.
 TEST_F(GgufModel, QuantizedExportRoundTrips) {
   for (const std::string arch : {"gpt2", "llama"}) {
     for (const std::string dtype : {"q8_0", "q4_0"}) {
       SCOPED_TRACE(arch + " " + dtype);
       auto model = gguf_test::small_model(arch);
       const quant::WeightFormat fmt = quant::parse_format(dtype);
-      checkpoint::LoadedGgufModel back =
-          checkpoint::load_gguf_model(gguf_test::write_export(dir_.string(), arch, dtype));
-      nn::StateDict want = model->state_dict();
-      int matrices = 0;
-      for (auto& [name, t] : want) {
-        const bool matrix = t.dim() == 2 && name != "transformer.wpe.weight";
-        if (!matrix) continue;
-        ++matrices;
-        ASSERT_TRUE(back.packed.count(name)) << name;
-        const quant::PackedWeight mine = quant::pack(t, fmt);
-        EXPECT_EQ(quant::to_bytes(back.packed.at(name)), quant::to_bytes(mine)) << name;
-        t = quant::unpack(mine);
+      const std::string path = gguf_test::write_export(dir_.string(), arch, dtype);
+      checkpoint::LoadedGgufModel back = checkpoint::load_gguf_model(path);
+      const quant::PackedMap got = quant::packed_weights(*back.model);
+      quant::QuantizeResult mine = quant::quantize_weights(*model, fmt, {"transformer.wpe.weight"});
+      EXPECT_TRUE(mine.skipped.empty());
+      ASSERT_EQ(got.size(), mine.packed.size());
+      for (const auto& [name, w] : mine.packed) {
+        ASSERT_TRUE(got.count(name)) << name;
+        EXPECT_EQ(got.at(name).format, fmt) << name;
+        EXPECT_EQ(quant::to_bytes(got.at(name)), quant::to_bytes(w)) << name;
       }
-      EXPECT_EQ(int(back.packed.size()), matrices);
-      const nn::StateDict got = back.model->state_dict();
-      for (const auto& [name, t] : want) EXPECT_EQ(max_abs_diff(t, got.at(name)), 0.0) << name;
+      // Norms, biases and positions stay float32, bit for bit.
+      const nn::StateDict want = model->state_dict(), rest = back.model->state_dict();
+      for (const auto& [name, t] : rest) EXPECT_EQ(max_abs_diff(t, want.at(name)), 0.0) << name;
+      quant::attach(*model, mine.packed);
+      const std::vector<int64_t> ids = {266, 84, 104, 105, 258, 32, 119, 97};
+      EXPECT_EQ(max_abs_diff(logits_of(*model, ids), logits_of(*back.model, ids)), 0.0);
+      // Exported again from the packed model: the same file.
+      checkpoint::GgufExportOptions o;
+      o.dtype = dtype;
+      o.name = "tessera-test-" + arch;
+      checkpoint::export_gguf(*back.model, *gguf_test::small_bpe(), p("again.gguf"), o);
+      EXPECT_EQ(gguf_test::fnv1a64_hex(p("again.gguf")), gguf_test::fnv1a64_hex(path));
     }
   }
 }

@@ -134,6 +134,23 @@ TEST_F(Gguf, TruncatedAnywhere) {
   }
 }
 
+// The staged llama.cpp model cut at 80 places (header, vocabulary, tensor
+// infos, data): always an error naming the file. (The last alignment-1 bytes
+// may be padding, so cuts stop before them.)
+TEST_F(Gguf, TruncatedLlamaCppFile) {
+  const fs::path llama = shared_models() / "llama-2-tiny-random" / "llama-2-tiny-random.gguf";
+  if (!fs::exists(llama)) GTEST_SKIP() << llama << " not found (set TESSERA_SHARED_DATA)";
+  std::ifstream in(llama, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const size_t end = bytes.size() - 32;
+  for (size_t i = 0; i < 80; ++i) {
+    const size_t n = i < 40 ? i * 13 : (end / 40) * (i - 40) + 977;
+    if (n >= end) break;
+    const std::string p = write("cut.gguf", bytes.substr(0, n));
+    expect_error<Error>([&] { GgufFile::open(p); }, {p});
+  }
+}
+
 // Overwrites 4 or 8 bytes at `at` with `v`.
 template <typename T>
 std::string patched(std::string bytes, size_t at, T v) {

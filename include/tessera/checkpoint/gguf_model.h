@@ -19,19 +19,20 @@
 //          position_embd, blk.N.{attn_norm, attn_qkv, attn_output, ffn_norm,
 //          ffn_up, ffn_down} (weights and biases), output_norm, output (absent:
 //          tied).
-// Tensor types: F32, F16, BF16 (loaded as float32) and Q8_0, Q4_0 (kept as
-// quant::PackedWeight blocks for the quantized layers; `packed` below).
+// Tensor types: F32, F16, BF16 (loaded as float32) and Q8_0, Q4_0 (their
+// blocks byte for byte as quant::PackedWeight, attached to the Linear and
+// Embedding layers with quant::attach: the model runs from them and
+// quant::packed_weights lists them; q/k rows un-permuted, q, k, v stacked when
+// they share a type, else dequantized to float32).
 // Everything else is refused by name (e.g. "Q4_K"), as is an unknown
 // architecture, a missing or unexpected tensor, or a shape that disagrees with
 // the hyperparameters: one-line errors naming the file.
 #pragma once
-#include <map>
 #include <memory>
 #include <string>
 
 #include "tessera/io/gguf.h"
 #include "tessera/models/gpt.h"
-#include "tessera/quant/packed_weight.h"
 #include "tessera/text/tokenizer.h"
 
 namespace tessera::checkpoint {
@@ -40,10 +41,6 @@ struct LoadedGgufModel {
   std::shared_ptr<models::GPT> model;
   std::string architecture;  // "llama" | "gpt2"
   std::string name;          // general.name, "" when absent
-  // Q8_0 / Q4_0 weights by Tessera parameter name, their GGUF blocks byte for
-  // byte (q/k rows already un-permuted); the model holds their dequantized
-  // float32 values until the quantized layers take them.
-  std::map<std::string, quant::PackedWeight> packed;
 };
 
 // The model alone (no tokenizer). Throws tessera::Error naming the file.
@@ -62,7 +59,8 @@ struct GgufExportOptions {
   std::string name;  // general.name
 };
 
-// Writes `model` with `tokenizer` as a GGUF v3 file that llama.cpp loads:
+// Writes `model` (float32 or holding packed weights: a matrix already in the
+// requested block format is written as is) with `tokenizer` as a GGUF v3 file that llama.cpp loads:
 // architecture gpt2 for learned positions + LayerNorm + GELU, llama for
 // rope + RMSNorm + SwiGLU without biases; other mixtures are refused with the
 // field that llama.cpp cannot express. The tokenizer must be byte-level BPE
