@@ -8,13 +8,14 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "quant/packed_layout.h"
 #include "tessera/core/error.h"
 
 namespace tessera::quant {
 
 namespace {
 
-constexpr int64_t kBlock = 32;
+using namespace layout;
 
 // Enough for the widest row read of the kernels (they may load a full
 // 64-byte vector at the end of the last row).
@@ -25,6 +26,61 @@ float from_bf16_bits(uint16_t b) {
   bf16 h;
   h.bits = b;
   return static_cast<float>(h);
+}
+
+// A row in the file layout -> the memory layout (mem was zero-filled).
+void file_to_memory(WeightFormat f, int64_t cols, const uint8_t* file, uint8_t* mem) {
+  if (!integer_format(f)) {
+    std::memcpy(mem, file, static_cast<size_t>(row_bytes(f, cols)));
+    return;
+  }
+  uint8_t* quants = mem + quants_offset(f, cols);
+  if (f != WeightFormat::Q4_0) std::memset(quants, 0x80, static_cast<size_t>(even_blocks(cols) / 2 * 64));  // value 0
+  const int64_t nb = (cols + kBlock - 1) / kBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    if (f == WeightFormat::Int8) {
+      for (int64_t e = 0; e < kBlock && b * kBlock + e < cols; ++e)
+        set_code(f, quants, b, e, static_cast<uint8_t>(file[b * kBlock + e] ^ 0x80));
+      continue;
+    }
+    const uint8_t* blk = file + b * (f == WeightFormat::Q8_0 ? 34 : 18);
+    uint16_t h;
+    std::memcpy(&h, blk, 2);
+    const float d = half_to_float(h);
+    std::memcpy(mem + b * 4, &d, 4);
+    for (int64_t e = 0; e < kBlock; ++e) {
+      const uint8_t code = f == WeightFormat::Q8_0 ? static_cast<uint8_t>(blk[2 + e] ^ 0x80)
+                                                   : static_cast<uint8_t>(e < 16 ? blk[2 + e] & 15 : blk[2 + e - 16] >> 4);
+      set_code(f, quants, b, e, code);
+    }
+  }
+}
+
+void memory_to_file(WeightFormat f, int64_t cols, const uint8_t* mem, uint8_t* file) {
+  if (!integer_format(f)) {
+    std::memcpy(file, mem, static_cast<size_t>(row_bytes(f, cols)));
+    return;
+  }
+  const uint8_t* quants = mem + quants_offset(f, cols);
+  const int64_t nb = (cols + kBlock - 1) / kBlock;
+  for (int64_t b = 0; b < nb; ++b) {
+    if (f == WeightFormat::Int8) {
+      for (int64_t e = 0; e < kBlock && b * kBlock + e < cols; ++e)
+        file[b * kBlock + e] = static_cast<uint8_t>(get_code(f, quants, b, e) ^ 0x80);
+      continue;
+    }
+    uint8_t* blk = file + b * (f == WeightFormat::Q8_0 ? 34 : 18);
+    float d;
+    std::memcpy(&d, mem + b * 4, 4);
+    const uint16_t h = float_to_half(d);  // exact: d came from a half
+    std::memcpy(blk, &h, 2);
+    if (f == WeightFormat::Q8_0) {
+      for (int64_t e = 0; e < kBlock; ++e) blk[2 + e] = static_cast<uint8_t>(get_code(f, quants, b, e) ^ 0x80);
+    } else {
+      for (int64_t e = 0; e < 16; ++e)
+        blk[2 + e] = static_cast<uint8_t>(get_code(f, quants, b, e) | (get_code(f, quants, b, e + 16) << 4));
+    }
+  }
 }
 
 void quantize_q8_0_row(const float* w, int64_t cols, uint8_t* out) {
@@ -146,7 +202,7 @@ PackedWeight allocate(WeightFormat f, int64_t rows, int64_t cols) {
   w.format = f;
   w.rows = rows;
   w.cols = cols;
-  w.stride = row_bytes(f, cols);
+  w.stride = memory_stride(f, cols);
   const size_t n = static_cast<size_t>(rows * w.stride + kTailPad);
   void* p = std::aligned_alloc(64, (n + 63) / 64 * 64);
   TSR_CHECK(p != nullptr, Error, "quant: out of memory for a ", rows, " x ", cols, " ", format_name(f), " matrix");
@@ -168,9 +224,10 @@ PackedWeight pack(const Tensor& weight, WeightFormat f) {
   const int64_t rows = w.size(0), cols = w.size(1);
   PackedWeight out = allocate(f, rows, cols);
   const float* src = w.data<float>();
+  std::vector<uint8_t> file(static_cast<size_t>(row_bytes(f, cols)));
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = src + r * cols;
-    uint8_t* dst = out.mutable_row(r);
+    uint8_t* dst = file.data();
     switch (f) {
       case WeightFormat::F32: std::memcpy(dst, row, static_cast<size_t>(cols) * 4); break;
       case WeightFormat::BF16:
@@ -190,6 +247,7 @@ PackedWeight pack(const Tensor& weight, WeightFormat f) {
       case WeightFormat::Q8_0: quantize_q8_0_row(row, cols, dst); break;
       case WeightFormat::Q4_0: quantize_q4_0_row(row, cols, dst); break;
     }
+    file_to_memory(f, cols, dst, out.mutable_row(r));
   }
   return out;
 }
@@ -202,7 +260,7 @@ PackedWeight from_bytes(WeightFormat f, int64_t rows, int64_t cols, const void* 
   TSR_CHECK(f != WeightFormat::Int8 || scales != nullptr, Error, "quant: int8 weights need their row scales");
   PackedWeight out = allocate(f, rows, cols);
   const auto* src = static_cast<const uint8_t*>(bytes);
-  for (int64_t r = 0; r < rows; ++r) std::memcpy(out.mutable_row(r), src + r * rb, static_cast<size_t>(rb));
+  for (int64_t r = 0; r < rows; ++r) file_to_memory(f, cols, src + r * rb, out.mutable_row(r));
   if (f == WeightFormat::Int8) {
     std::copy(scales, scales + rows, out.row_scale.begin());
     for (int64_t r = 0; r < rows; ++r)
@@ -215,7 +273,8 @@ PackedWeight from_bytes(WeightFormat f, int64_t rows, int64_t cols, const void* 
 std::string to_bytes(const PackedWeight& w) {
   const int64_t rb = row_bytes(w.format, w.cols);
   std::string out(static_cast<size_t>(w.rows * rb), '\0');
-  for (int64_t r = 0; r < w.rows; ++r) std::memcpy(out.data() + r * rb, w.row(r), static_cast<size_t>(rb));
+  for (int64_t r = 0; r < w.rows; ++r)
+    memory_to_file(w.format, w.cols, w.row(r), reinterpret_cast<uint8_t*>(out.data()) + r * rb);
   return out;
 }
 
@@ -231,30 +290,20 @@ void unpack_row(const PackedWeight& w, int64_t r, float* out) {
         out[j] = from_bf16_bits(b);
       }
       return;
-    case WeightFormat::Int8: {
-      const float d = w.row_scale[static_cast<size_t>(r)];
-      for (int64_t j = 0; j < cols; ++j) out[j] = static_cast<float>(static_cast<int8_t>(src[j])) * d;
+    case WeightFormat::Int8:
+    case WeightFormat::Q8_0:
+    case WeightFormat::Q4_0: {
+      const WeightFormat f = w.format;
+      const uint8_t* quants = src + quants_offset(f, cols);
+      const int offset = f == WeightFormat::Q4_0 ? 8 : 128;
+      for (int64_t b = 0; b * kBlock < cols; ++b) {
+        float d = f == WeightFormat::Int8 ? w.row_scale[static_cast<size_t>(r)] : 0.0f;
+        if (f != WeightFormat::Int8) std::memcpy(&d, src + b * 4, 4);
+        for (int64_t e = 0; e < kBlock && b * kBlock + e < cols; ++e)
+          out[b * kBlock + e] = static_cast<float>(static_cast<int>(get_code(f, quants, b, e)) - offset) * d;
+      }
       return;
     }
-    case WeightFormat::Q8_0:
-      for (int64_t b = 0; b < cols / kBlock; ++b, src += 34, out += kBlock) {
-        uint16_t dh;
-        std::memcpy(&dh, src, 2);
-        const float d = half_to_float(dh);
-        for (int64_t j = 0; j < kBlock; ++j) out[j] = static_cast<float>(static_cast<int8_t>(src[2 + j])) * d;
-      }
-      return;
-    case WeightFormat::Q4_0:
-      for (int64_t b = 0; b < cols / kBlock; ++b, src += 18, out += kBlock) {
-        uint16_t dh;
-        std::memcpy(&dh, src, 2);
-        const float d = half_to_float(dh);
-        for (int64_t j = 0; j < kBlock / 2; ++j) {
-          out[j] = static_cast<float>((src[2 + j] & 15) - 8) * d;
-          out[j + kBlock / 2] = static_cast<float>((src[2 + j] >> 4) - 8) * d;
-        }
-      }
-      return;
   }
 }
 

@@ -1,11 +1,18 @@
 // The serving engine (serve/engine.h): one scheduler thread, a bounded queue,
 // continuous batching over GPT::decode_step.
 //
-// Every step of the scheduler: admit waiting requests (up to
-// max_batch running), prefill each new prompt into its own cache and sample
-// its first token, retire what was cancelled, then advance every running
-// sequence by one token with one batched decode step. The scheduler sleeps on
-// a condition variable while there is nothing to do.
+// Every step of the scheduler: admit waiting requests (up to max_batch
+// running) and give each its cache, retire what was cancelled, prefill up to
+// prefill_chunk prompt tokens of the sequences still prefilling (oldest first;
+// a prompt that completes samples its first token), then advance every
+// sequence past its prefill by one token with one batched decode step. The
+// scheduler sleeps on a condition variable while there is nothing to do.
+//
+// Prefill in chunks: GPT::forward(ids, cache, last_only) appends a chunk at
+// the cache's length with a bottom-right causal mask, so the cache's length is
+// how far the prompt has got; only the last chunk's logits are sampled (the
+// others' last-position projection is a (1, C) x (C, V) product thrown away,
+// a small price beside the chunk's own GEMMs).
 //
 // Caches: each sequence gets its own batch-1 cache of prompt + max_tokens
 // positions (capped at block_size), freed when it retires; so memory follows
@@ -16,6 +23,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -43,9 +51,11 @@ struct Sequence {
   std::optional<lm::TextStream> text;
   int32_t last = -1;             // the newest sampled id: the next decode step's input
   bool admitted = false;         // counted in EngineStats::running
+  bool decoding = false;         // prompt prefilled and first token sampled
   bool done = false;
 
   bool cancel_requested() const { return req.cancelled && req.cancelled->load(); }
+  int64_t prompt_left() const { return static_cast<int64_t>(req.prompt.size()) - cache.length; }
 };
 
 }  // namespace
@@ -63,10 +73,16 @@ struct Engine::Impl {
   EngineStats stats;
 
   std::vector<std::unique_ptr<Sequence>> running;  // the engine thread's own
+  // decode()'s inputs, refilled every step: kept so a step allocates no vectors.
+  std::vector<Sequence*> batch;
+  std::vector<int32_t> tokens;
+  std::vector<models::KVCache*> caches;
   std::thread thread;
 
   void run();
   void admit(Sequence& s);
+  void prefill();
+  void prefill_chunk(Sequence& s, int64_t n);
   void decode();
   void sample_and_accept(Sequence& s, const float* logits);
   void accept(Sequence& s, int32_t id);
@@ -76,6 +92,7 @@ struct Engine::Impl {
     std::lock_guard lk(mu);
     stats.busy_seconds += busy;
     stats.prompt_tokens += prompt_tokens;
+    stats.prefill_chunks += prompt_tokens > 0 ? 1 : 0;
     stats.steps += steps;
   }
 };
@@ -86,6 +103,8 @@ Engine::Engine(std::shared_ptr<models::GPT> model, std::shared_ptr<const text::T
   TSR_CHECK(opts.max_batch >= 1, Error, "Engine: max_batch must be >= 1, got ", opts.max_batch);
   TSR_CHECK(opts.max_queue >= 0, Error, "Engine: max_queue must be >= 0, got ", opts.max_queue);
   TSR_CHECK(opts.threads >= 0, Error, "Engine: threads must be >= 0, got ", opts.threads);
+  TSR_CHECK(opts.prefill_chunk >= 0, Error, "Engine: prefill_chunk must be >= 0 (0 = whole prompts), got ",
+            opts.prefill_chunk);
   TSR_CHECK(tokenizer->vocab_size() <= model->config().vocab_size, Error, "Engine: the tokenizer has ",
             tokenizer->vocab_size(), " ids but the model's vocab_size is ", model->config().vocab_size);
   impl_->model = std::move(model);
@@ -163,7 +182,8 @@ void Engine::Impl::run() {
       for (auto& s : running)
         if (!s->done && s->cancel_requested()) retire(*s, "cancelled");
       std::erase_if(running, [](const auto& s) { return s->done; });
-      if (!running.empty()) decode();
+      prefill();
+      decode();
     } catch (const std::exception& e) {
       // Model and callback errors are handled per sequence; anything else
       // (out of memory in the scheduler itself) ends the batch, not the engine.
@@ -183,15 +203,14 @@ void Engine::Impl::run() {
   running.clear();
 }
 
-// Prefills the prompt into a new cache and samples the first token. Any
-// failure (a bad request, an exception in the model) retires the sequence
-// with "error"; the engine goes on.
+// Checks the request and gives it its cache and sampling state; prefill()
+// does the model's work. A bad request retires with "error"; the engine goes
+// on.
 void Engine::Impl::admit(Sequence& s) {
   const auto& cfg = model->config();
   const SequenceRequest& r = s.req;
   s.result.queue_seconds = seconds_between(s.submitted, Clock::now());
   s.result.prompt_tokens = static_cast<int64_t>(r.prompt.size());
-  int32_t first = -1;
   try {
     s.text.emplace(*tokenizer, r.stop, r.stop_at_eot);
     s.sampling = r.sampling;
@@ -206,27 +225,59 @@ void Engine::Impl::admit(Sequence& s) {
     s.history = r.prompt;
     s.gen = lm::sequence_generator(r.seed, r.stream_index);
     s.cache = model->make_cache(1, std::min(P + r.max_tokens, cfg.block_size));
-    std::vector<int64_t> ids(r.prompt.begin(), r.prompt.end());
-    auto t0 = Clock::now();
-    Tensor logits = model->forward(from_vector<int64_t>(ids, {1, P}), s.cache, /*last_only=*/true);  // (1, 1, V)
-    add_busy(t0, P);
-    Tensor row = logits.contiguous();
-    first = lm::sample_token({row.data<float>(), static_cast<size_t>(cfg.vocab_size)}, s.sampling, s.gen, s.history);
   } catch (const std::exception& e) {
     return retire(s, "error", e.what());
   }
+}
+
+// Spends this step's prefill budget on the sequences still prefilling, in
+// admission order: at most prefill_chunk tokens in all (0: no limit).
+void Engine::Impl::prefill() {
+  int64_t budget = opts.prefill_chunk > 0 ? opts.prefill_chunk : std::numeric_limits<int64_t>::max();
+  for (auto& s : running) {
+    if (budget == 0) break;
+    if (s->done || s->decoding) continue;
+    const int64_t n = std::min(budget, s->prompt_left());
+    budget -= n;
+    prefill_chunk(*s, n);
+  }
+}
+
+// Appends the next n prompt tokens to the sequence's cache; after the last
+// chunk samples the first token. A failure (an id outside the vocabulary, an
+// exception in the model) retires the sequence with "error".
+void Engine::Impl::prefill_chunk(Sequence& s, int64_t n) {
+  const int64_t V = model->config().vocab_size, from = s.cache.length;
+  int32_t first = -1;
+  try {
+    std::vector<int64_t> ids(s.req.prompt.begin() + from, s.req.prompt.begin() + from + n);
+    auto t0 = Clock::now();
+    Tensor logits = model->forward(from_vector<int64_t>(ids, {1, n}), s.cache, /*last_only=*/true);  // (1, 1, V)
+    add_busy(t0, n);
+    if (s.prompt_left() > 0) return;  // more chunks to come
+    Tensor row = logits.contiguous();
+    first = lm::sample_token({row.data<float>(), static_cast<size_t>(V)}, s.sampling, s.gen, s.history);
+  } catch (const std::exception& e) {
+    return retire(s, "error", e.what());
+  }
+  s.decoding = true;
   accept(s, first);
 }
 
-// One batched step for every running sequence. If the batch throws, each
-// sequence is run alone so that only the ones that fail retire with "error".
+// One batched step for every sequence past its prefill. If the batch throws,
+// each sequence is run alone so that only the ones that fail retire with
+// "error".
 void Engine::Impl::decode() {
-  std::vector<int32_t> tokens;
-  std::vector<models::KVCache*> caches;
+  batch.clear();
+  tokens.clear();
+  caches.clear();
   for (auto& s : running) {
+    if (s->done || !s->decoding) continue;
+    batch.push_back(s.get());
     tokens.push_back(s->last);
     caches.push_back(&s->cache);
   }
+  if (batch.empty()) return;
   const int64_t V = model->config().vocab_size;
   auto t0 = Clock::now();
   Tensor logits;
@@ -234,7 +285,7 @@ void Engine::Impl::decode() {
     logits = model->decode_step(tokens, caches).contiguous();  // (B, V)
   } catch (const std::exception&) {
     add_busy(t0);
-    for (auto& s : running) {
+    for (Sequence* s : batch) {
       auto t1 = Clock::now();
       try {
         Tensor one = model->decode_step({s->last}, {&s->cache}).contiguous();
@@ -249,7 +300,7 @@ void Engine::Impl::decode() {
   }
   add_busy(t0, 0, 1);
   const float* p = logits.data<float>();
-  for (size_t b = 0; b < running.size(); ++b) sample_and_accept(*running[b], p + b * V);
+  for (size_t b = 0; b < batch.size(); ++b) sample_and_accept(*batch[b], p + b * V);
 }
 
 void Engine::Impl::sample_and_accept(Sequence& s, const float* logits) {

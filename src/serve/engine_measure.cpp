@@ -10,11 +10,12 @@
 namespace tessera::serve {
 
 double measure_tokens_per_second(std::shared_ptr<models::GPT> model, std::shared_ptr<const text::Tokenizer> tokenizer,
-                                 int64_t concurrency, int64_t prompt_tokens, int64_t new_tokens, int64_t max_batch) {
+                                 int64_t concurrency, int64_t prompt_tokens, int64_t new_tokens,
+                                 const EngineOptions& engine_options) {
   TSR_CHECK(model != nullptr && tokenizer != nullptr, Error, "measure_tokens_per_second: needs a model and a tokenizer");
-  TSR_CHECK(concurrency >= 1 && prompt_tokens >= 1 && new_tokens >= 1 && max_batch >= 1, Error,
-            "measure_tokens_per_second: concurrency, prompt_tokens, new_tokens and max_batch must be >= 1, got ",
-            concurrency, ", ", prompt_tokens, ", ", new_tokens, ", ", max_batch);
+  TSR_CHECK(concurrency >= 1 && prompt_tokens >= 1 && new_tokens >= 1, Error,
+            "measure_tokens_per_second: concurrency, prompt_tokens and new_tokens must be >= 1, got ", concurrency,
+            ", ", prompt_tokens, ", ", new_tokens);
   const int64_t block = model->config().block_size;
   TSR_CHECK(prompt_tokens + new_tokens <= block, Error, "measure_tokens_per_second: prompt_tokens (", prompt_tokens,
             ") + new_tokens (", new_tokens, ") exceed the model's context (block_size ", block, ")");
@@ -28,7 +29,9 @@ double measure_tokens_per_second(std::shared_ptr<models::GPT> model, std::shared
   std::string failure;
   double seconds = 0;
   {
-    Engine engine(model, tokenizer, {.max_batch = max_batch, .max_queue = concurrency, .threads = 0});
+    EngineOptions opts = engine_options;
+    opts.max_queue = concurrency;
+    Engine engine(model, tokenizer, opts);  // checks max_batch and prefill_chunk
     auto t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < concurrency; ++i) {
       SequenceRequest r;

@@ -1,6 +1,6 @@
 // Saving byte-level BPE tokenizers as Hugging Face tokenizer.json (plus our
 // "tessera" object) and load_tokenizer(): our files, HF byte-level BPE files,
-// and GPT-2's encoder.json + vocab.bpe folders.
+// GPT-2's encoder.json + vocab.bpe folders, and our SentencePiece files.
 #include <filesystem>
 #include <unordered_set>
 
@@ -8,6 +8,7 @@
 #include "tessera/io/atomic_file.h"
 #include "tessera/text/bpe.h"
 #include "tessera/text/char_tokenizer.h"
+#include "tessera/text/sentencepiece_bpe.h"
 #include "tessera/text/wordpiece.h"
 #include "text_io.h"
 #include "utf8.h"
@@ -79,9 +80,10 @@ std::unique_ptr<Tokenizer> load_json_tokenizer(const std::string& path) {
     TSR_CHECK(v == kFormatVersion, Error, path, ": tessera.format_version ", v, " is not supported (this build reads ",
               kFormatVersion, ")");
     kind = t.value("kind", "bpe");
-    TSR_CHECK(kind == "bpe" || kind == "char" || kind == "wordpiece", Error, path, ": tessera.kind '", kind,
-              "' is unknown (bpe, char or wordpiece)");
+    TSR_CHECK(kind == "bpe" || kind == "char" || kind == "wordpiece" || kind == "spm", Error, path,
+              ": tessera.kind '", kind, "' is unknown (bpe, char, wordpiece or spm)");
   }
+  if (kind == "spm") return SentencePieceBPE::from_saved_json(path);
   TSR_CHECK(j.contains("model") && j["model"].is_object(), Error, path, ": the \"model\" object is missing");
   // BERT's WordPiece (ours or a Hugging Face BertTokenizerFast file).
   if (kind == "wordpiece" || j["model"].value("type", "") == "WordPiece")

@@ -27,6 +27,7 @@ namespace {
 struct CostArgs {
   std::string checkpoint, tokenizer, model_name, db, hourly_price, format = "table";
   int64_t concurrency = 8, prompt_tokens = 64, new_tokens = 64, max_batch = 32;
+  int64_t prefill_chunk = serve::EngineOptions{}.prefill_chunk;
   std::optional<int> threads;
 };
 
@@ -48,10 +49,11 @@ int run_cost(const CostArgs& a) {
   TSR_CHECK(a.prompt_tokens + a.new_tokens <= block, Error, "--prompt-tokens (", a.prompt_tokens,
             ") + --new-tokens (", a.new_tokens, ") exceed the model's context of ", block, " tokens");
   std::shared_ptr<const text::Tokenizer> tok(std::move(loaded.tokenizer));
+  const serve::EngineOptions engine{.max_batch = a.max_batch, .prefill_chunk = a.prefill_chunk};
   // A short warm-up (allocator, BLAS threads), then the measured run.
-  serve::measure_tokens_per_second(loaded.model, tok, 1, std::min<int64_t>(a.prompt_tokens, 8), 4, a.max_batch);
+  serve::measure_tokens_per_second(loaded.model, tok, 1, std::min<int64_t>(a.prompt_tokens, 8), 4, engine);
   const double tps =
-      serve::measure_tokens_per_second(loaded.model, tok, a.concurrency, a.prompt_tokens, a.new_tokens, a.max_batch);
+      serve::measure_tokens_per_second(loaded.model, tok, a.concurrency, a.prompt_tokens, a.new_tokens, engine);
   TSR_CHECK(tps > 0, Error, "the benchmark generated no tokens");
 
   billing::Cost c;
@@ -77,6 +79,7 @@ int run_cost(const CostArgs& a) {
               {"prompt_tokens", a.prompt_tokens},
               {"new_tokens", a.new_tokens},
               {"max_batch", a.max_batch},
+              {"prefill_chunk", a.prefill_chunk},
               {"recorded", ledger != nullptr}};
     if (price) {
       j["price_version"] = price->version;
@@ -124,6 +127,9 @@ Command add_cost_command(CLI::App& app) {
   c->add_option("--new-tokens", ca->new_tokens, "tokens generated per sequence (default 64)")->check(CLI::PositiveNumber);
   c->add_option("--max-batch", ca->max_batch, "engine batch limit, as tessera serve --max-batch (default 32)")
       ->check(CLI::PositiveNumber);
+  c->add_option("--prefill-chunk", ca->prefill_chunk,
+                "prompt tokens prefilled per engine step, as tessera serve --prefill-chunk (default 256; 0 = whole)")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("--threads", ca->threads, "compute threads (0 = all cores)");
   c->add_option("--format", ca->format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   return {c, [ca] { return run_cost(*ca); }};

@@ -37,6 +37,7 @@ TEST(CostCli, MeasuresRecordsAndFlagsUnderCost) {
   EXPECT_EQ(j.at("model"), "tiny-run");  // the served model's default id
   EXPECT_TRUE(j.at("under_cost").get<bool>());
   EXPECT_EQ(j.at("price_version"), 1);
+  EXPECT_EQ(j.at("prefill_chunk"), 256);  // the engine's default
 
   auto l = billing::Ledger::open(db, "test");
   auto cost = l->cost("tiny-run");
@@ -44,11 +45,12 @@ TEST(CostCli, MeasuresRecordsAndFlagsUnderCost) {
   EXPECT_EQ(cost->micros_per_mtok, j.at("cost_micros_per_mtok").get<int64_t>());
   EXPECT_EQ(cost->hourly_price_micros, 3600000);
 
-  // A price far above any cost is not flagged.
+  // A price far above any cost is not flagged; prompts prefilled 2 tokens a step.
   l->set_price("tiny-run", 1, 1000000000000);
-  auto [rc2, out2] = run_tessera(common + " --hourly-price 0.01", "2>/dev/null");
+  auto [rc2, out2] = run_tessera(common + " --hourly-price 0.01 --prefill-chunk 2", "2>/dev/null");
   ASSERT_EQ(rc2, 0) << out2;
   EXPECT_FALSE(json::parse(out2).at("under_cost").get<bool>());
+  EXPECT_EQ(json::parse(out2).at("prefill_chunk"), 2);
 
   // Bad input: one clear line, non-zero exit.
   auto [rc3, err3] = run_tessera(common + " --hourly-price 2.5x");

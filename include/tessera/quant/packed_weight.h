@@ -1,11 +1,12 @@
 // Weights stored for inference in a compact format: bf16, int8 per output
 // channel, or GGUF's Q8_0 / Q4_0 blocks. A PackedWeight is a (rows, cols)
-// matrix laid out as torch.nn.Linear's weight (out, in), one row after
-// another, each row its own run of bytes, so a row (an output channel, or an
-// embedding row) is read or dequantized alone.
+// matrix laid out as torch.nn.Linear's weight (out, in): each row its own run
+// of bytes, so a row (an output channel, or an embedding row) is read or
+// dequantized alone.
 //
-// Row layouts, all little-endian (the blocks are GGUF's, byte for byte, so a
-// GGUF tensor's data is a PackedWeight's bytes without re-quantizing):
+// File layouts (to_bytes / from_bytes; safetensors and GGUF data), rows one
+// after another, little-endian; the blocks are GGUF's byte for byte, so a
+// GGUF tensor loads without re-quantizing and exports to the same bytes:
 //   F32   cols float32.
 //   BF16  cols bfloat16 (upper half of float32, round to nearest even).
 //   Int8  cols int8 q; value = q * row_scale[row]; scale = max|w| / 127.
@@ -16,6 +17,14 @@
 //         value = (n - 8) * d, d = w_maxabs_signed / -8 as ggml (the element of
 //         largest magnitude maps to -8 exactly).
 // Q8_0 and Q4_0 need cols % 32 == 0.
+//
+// In memory the integer formats are rearranged for the kernel (as llama.cpp
+// repacks Q4_0 for AVX on load): a row holds its block scales as float32
+// first (Q8_0, Q4_0), then its blocks in pairs, each pair's values
+// interleaved 4 at a time (block b, block b + 1, block b, ...) and stored
+// unsigned (q + 128, or the nibble), so one 64-byte load feeds vpdpbusd and a
+// single 8-byte broadcast gives both blocks' scales. Code outside the kernels
+// goes through the functions below, never through row().
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -42,7 +51,7 @@ uint16_t float_to_half(float f);
 struct PackedWeight {
   WeightFormat format = WeightFormat::F32;
   int64_t rows = 0, cols = 0;
-  int64_t stride = 0;             // bytes per row (row_bytes, maybe padded to 64)
+  int64_t stride = 0;             // bytes per row in memory (the kernel layout above)
   std::shared_ptr<uint8_t> data;  // rows * stride bytes, 64-byte aligned
   std::vector<float> row_scale;   // Int8 only: one per row
 
@@ -62,7 +71,7 @@ PackedWeight pack(const Tensor& w, WeightFormat f);
 // a quantized checkpoint); `scales` for Int8. Checks the byte count.
 PackedWeight from_bytes(WeightFormat f, int64_t rows, int64_t cols, const void* bytes, size_t nbytes,
                         const float* scales = nullptr);
-// The bytes of row r .. as stored in files (row_bytes each, no padding).
+// The matrix in the file layout (rows * row_bytes bytes).
 std::string to_bytes(const PackedWeight& w);
 // Dequantized copy: a float32 (rows, cols) tensor.
 Tensor unpack(const PackedWeight& w);

@@ -2,12 +2,17 @@
 //
 // One scheduler thread owns the model. Requests wait in a bounded queue; at
 // every step the scheduler admits waiting requests into the running batch (up
-// to max_batch sequences; a new sequence's prompt is prefilled into its own KV
-// cache), then advances every running sequence by one token with one batched
-// decode step (GPT::decode_step: the linear layers run as (B, C) GEMMs, each
-// sequence attends over its own cache), samples each sequence's next token
-// from its own Philox stream (lm::sequence_generator(seed, index)), streams
-// the text that became final, and retires sequences that hit a stop string,
+// to max_batch sequences, each with its own KV cache), prefills at most
+// prefill_chunk prompt tokens of the new sequences (oldest first, one
+// GPT::forward call per sequence's chunk; a sequence whose prompt is complete
+// samples its first token), then advances every sequence past its prefill by
+// one token with one batched decode step (GPT::decode_step: the linear layers
+// run as (B, C) GEMMs, each sequence attends over its own cache), so a long
+// prompt costs the running sequences a chunk's time per step instead of
+// stalling their next token for its whole prefill. It samples each
+// sequence's next token from its own Philox stream
+// (lm::sequence_generator(seed, index)), streams the text that became final,
+// and retires sequences that hit a stop string,
 // <|endoftext|>, max_tokens, the context, or were cancelled. A request that
 // arrives while others decode joins at the next step: it does not wait for the
 // batch to drain.
@@ -15,10 +20,12 @@
 // With batching off (max_batch 1) sequences run one after another: the
 // baseline the bench compares against.
 //
-// Results: within one batch size a sequence's tokens are a function of its
-// prompt, options and seed. Across batch sizes the (B, C) GEMM may round a row
-// differently from (1, C), as in every batched server, so a near-tie can
-// sample differently; greedy outputs equal lm::generate's on the tests' models.
+// Results: within one batch size and prefill_chunk a sequence's tokens are a
+// function of its prompt, options and seed. Across batch sizes the (B, C) GEMM
+// may round a row differently from (1, C), as in every batched server, and a
+// prompt prefilled in chunks runs other GEMM shapes than one prefilled whole,
+// so a near-tie can sample differently; greedy outputs equal lm::generate's on
+// the tests' models, chunked or not.
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -39,6 +46,11 @@ struct EngineOptions {
   int64_t max_batch = 32;     // running sequences at once; 1 = no batching
   int64_t max_queue = 256;    // waiting sequences; submit() refuses beyond
   int threads = 0;            // compute threads (0: leave the process default)
+  // Prompt tokens prefilled per step, shared by the sequences still
+  // prefilling (oldest first): bounds what a step adds to the running
+  // sequences' time per token. 0 = every new prompt whole in the step that
+  // admits it (the running sequences wait for the longest prompt).
+  int64_t prefill_chunk = 256;
 };
 
 struct SequenceResult {
@@ -75,6 +87,7 @@ struct EngineStats {
   int64_t steps = 0;                  // batched decode steps run
   int64_t tokens_generated = 0;       // sampled ids, all sequences
   int64_t prompt_tokens = 0;          // prefilled ids
+  int64_t prefill_chunks = 0;         // prefill model calls (one per sequence per step it prefills in)
   int64_t sequences_finished = 0;
   double busy_seconds = 0;            // time spent in model calls
 };
@@ -100,9 +113,11 @@ class Engine {
 
 // Decode throughput of the model at a batch size, for `tessera cost` and the
 // bench: `concurrency` sequences of `prompt_tokens` random ids each generate
-// `new_tokens` greedy tokens through an Engine; returns generated tokens per
-// second of wall time (prefill included).
+// `new_tokens` greedy tokens through an Engine with `engine`'s max_batch,
+// prefill_chunk and threads (its queue holds them all); returns generated
+// tokens per second of wall time (prefill included).
 double measure_tokens_per_second(std::shared_ptr<models::GPT> model, std::shared_ptr<const text::Tokenizer> tokenizer,
-                                 int64_t concurrency, int64_t prompt_tokens, int64_t new_tokens, int64_t max_batch);
+                                 int64_t concurrency, int64_t prompt_tokens, int64_t new_tokens,
+                                 const EngineOptions& engine);
 
 }  // namespace tessera::serve

@@ -4,12 +4,14 @@
 // losslessly to the original bytes and accept arbitrary bytes (invalid UTF-8,
 // NUL) without crashing. WordPieceTokenizer (wordpiece.h: BERT's vocab.txt or
 // a BertTokenizerFast tokenizer.json) normalizes (lowercase, accents), so its
-// decode() is not lossless; it too accepts arbitrary bytes.
+// decode() is not lossless; it too accepts arbitrary bytes. SentencePieceBPE
+// (sentencepiece_bpe.h: LLaMA's tokenizer from a GGUF file, gguf_vocab.h)
+// decodes "▁" as a space and hides control tokens; it accepts arbitrary bytes.
 //
 // Files: a tokenizer is saved as one JSON file in Hugging Face's
 // `tokenizer.json` layout ("model": {"type": "BPE", "vocab", "merges"},
 // "added_tokens", byte-level pre-tokenizer/decoder) plus a "tessera" object
-// {"format_version": 1, "kind": "bpe" | "char" | "wordpiece"} inside "model" (Hugging Face
+// {"format_version": 1, "kind": "bpe" | "char" | "wordpiece" | "spm"} inside "model" (Hugging Face
 // `tokenizers` rejects unknown top-level keys but ignores them there, so HF
 // loads our BPE files; a top-level "tessera" object is read as well). load_tokenizer() reads
 // that file, a folder holding it, or a folder with GPT-2's encoder.json and
@@ -47,7 +49,12 @@ class Tokenizer {
   virtual std::optional<int32_t> eot_id() const = 0;
   // Id of a special token by its text, if present.
   virtual std::optional<int32_t> special_id(std::string_view text) const = 0;
-  virtual std::string kind() const = 0;  // "char", "bpe" or "wordpiece"
+  // The token a prompt starts with when adds_bos() (LLaMA's "<s>"); none for
+  // GPT-2-style vocabularies, whose prompts start with the text itself.
+  // encode() never adds it: the caller that builds a prompt does.
+  virtual std::optional<int32_t> bos_id() const { return std::nullopt; }
+  virtual bool adds_bos() const { return false; }
+  virtual std::string kind() const = 0;  // "char", "bpe", "wordpiece" or "spm"
   // Writes the tokenizer.json described above (atomically).
   virtual void save(const std::string& path) const = 0;
 };

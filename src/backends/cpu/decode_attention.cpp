@@ -39,7 +39,12 @@ void decode_attention_typed(const Tensor& out, const Tensor& qkv, std::span<cons
   // Grain: about 64K multiply-adds per task, so short prefixes run inline.
   const int64_t per_task = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, keys / B * D * 2));
   parallel_for(0, B * H, per_task, [&](int64_t t0, int64_t t1) {
-    std::vector<T> q(D), k(D), w(longest);
+    // Per-thread scratch kept across calls: a decode step allocates nothing
+    // here once the longest prefix has been seen.
+    thread_local std::vector<T> q, k, w;
+    q.resize(D);
+    k.resize(D);
+    if (static_cast<int64_t>(w.size()) < longest) w.resize(longest);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t b = t / H, h = t % H, pos = positions[b], S = pos + 1, max_len = k_caches[b]->size(2);
       const T* row = qkv_p + b * 3 * C + h * D;

@@ -28,6 +28,7 @@
 
 #include "backends/cpu/bf16_convert.h"
 #include "backends/cpu/blas.h"
+#include "quant/packed_layout.h"
 #include "tessera/core/error.h"
 #include "tessera/core/parallel.h"
 #include "tessera/quant/packed_weight.h"
@@ -36,19 +37,22 @@ namespace tessera::quant {
 
 namespace {
 
-constexpr int64_t kBlock = 32;
+using namespace layout;
 constexpr int kGroup = 4;      // rows of x per pass over a weight row
 constexpr int64_t kTile = 8;   // weight rows per tile
 
 std::atomic<bool> g_force_scalar{false};
 
+bool env_off() {
+  const char* off = std::getenv("TESSERA_NO_VNNI");
+  return off && *off && std::string(off) != "0";
+}
+
 bool cpu_has_vnni() {
   if (g_force_scalar.load(std::memory_order_relaxed)) return false;
   static const bool has = [] {
-    const char* off = std::getenv("TESSERA_NO_VNNI");
-    if (off && *off && std::string(off) != "0") return false;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    return !env_off() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vnni");
   }();
   return has;
@@ -56,46 +60,47 @@ bool cpu_has_vnni() {
 
 bool use_bf16_dot() {
   if (g_force_scalar.load(std::memory_order_relaxed)) return false;
-  static const bool has = [] {
-    const char* off = std::getenv("TESSERA_NO_VNNI");
-    if (off && *off && std::string(off) != "0") return false;
-    return cpu::cpu_has_avx512_bf16();
-  }();
+  static const bool has = !env_off() && cpu::cpu_has_avx512_bf16();
   return has;
 }
 
-// x quantized to int8 blocks, each row padded with zero blocks to an even
-// count (the vector loop takes blocks in pairs).
+// x quantized to int8 blocks of 32, laid out as the weights (packed_layout.h):
+// block pairs with their values interleaved 4 at a time, a zero block padding
+// an odd count.
 struct QuantizedX {
-  int64_t M = 0, nb = 0;        // rows, blocks per row (even)
-  std::vector<int8_t> q;        // M * nb * 32
-  std::vector<float> d;         // M * nb * 8: the block scale, once per 4-byte lane
-  std::vector<int32_t> corr;    // M * nb * 8: -offset * (sum of the lane's 4 values)
+  int64_t M = 0, pairs = 0;     // rows, block pairs per row
+  std::vector<int8_t> q;        // M * pairs * 64, in the pair layout
+  std::vector<float> d;         // M * pairs * 2: the pair's two block scales
+  std::vector<int32_t> corr;    // M * pairs * 16: -offset * (sum of each 4-byte lane)
 };
 
 void quantize_x(const float* x, int64_t M, int64_t ldx, int64_t cols, int offset, QuantizedX& out) {
-  const int64_t nb_real = (cols + kBlock - 1) / kBlock;
+  const int64_t nb = (cols + kBlock - 1) / kBlock;
   out.M = M;
-  out.nb = nb_real + (nb_real & 1);
-  const size_t n = static_cast<size_t>(M * out.nb);
-  out.q.assign(n * kBlock, 0);  // no allocation once the buffers have grown (thread-local owner)
-  out.d.assign(n * 8, 0.0f);
-  out.corr.assign(n * 8, 0);
+  out.pairs = even_blocks(cols) / 2;
+  const size_t n = static_cast<size_t>(M * out.pairs);
+  out.q.assign(n * 64, 0);  // no allocation once the buffers have grown (the owner is thread-local)
+  out.d.assign(n * 2, 0.0f);
+  out.corr.assign(n * 16, 0);
   for (int64_t m = 0; m < M; ++m) {
     const float* row = x + m * ldx;
-    for (int64_t b = 0; b < nb_real; ++b) {
+    for (int64_t b = 0; b < nb; ++b) {
       const int64_t j0 = b * kBlock, len = std::min(kBlock, cols - j0);
       float amax = 0;
       for (int64_t j = 0; j < len; ++j) amax = std::max(amax, std::fabs(row[j0 + j]));
       const float d = amax / 127.0f, id = d != 0 ? 1.0f / d : 0.0f;
-      const size_t base = static_cast<size_t>(m * out.nb + b);
-      int8_t* q = out.q.data() + base * kBlock;
-      for (int64_t j = 0; j < len; ++j) q[j] = static_cast<int8_t>(std::nearbyint(row[j0 + j] * id));
-      for (int lane = 0; lane < 8; ++lane) {
-        out.d[base * 8 + lane] = d;
-        int32_t s = 0;
-        for (int k = 0; k < 4; ++k) s += q[lane * 4 + k];
-        out.corr[base * 8 + lane] = -offset * s;
+      const size_t pair = static_cast<size_t>(m * out.pairs + b / 2);
+      int8_t* q = out.q.data() + pair * 64;
+      for (int64_t e = 0; e < len; ++e)
+        q[position_in_pair(b, e)] = static_cast<int8_t>(std::nearbyint(row[j0 + e] * id));
+      out.d[pair * 2 + (b & 1)] = d;
+    }
+    for (int64_t p = 0; p < out.pairs; ++p) {
+      const size_t pair = static_cast<size_t>(m * out.pairs + p);
+      for (int lane = 0; lane < 16; ++lane) {
+        int32_t sum = 0;
+        for (int k = 0; k < 4; ++k) sum += out.q[pair * 64 + lane * 4 + k];
+        out.corr[pair * 16 + lane] = -offset * sum;
       }
     }
   }
@@ -105,58 +110,29 @@ int offset_of(WeightFormat f) { return f == WeightFormat::Q4_0 ? 8 : 128; }
 
 // ---- scalar path -------------------------------------------------------
 
-// One weight block (32 values) as unsigned bytes (value + offset) and its scale.
-void block_u8(const PackedWeight& w, int64_t r, int64_t b, uint8_t* u, float& dw) {
-  const uint8_t* row = w.row(r);
-  switch (w.format) {
-    case WeightFormat::Int8: {
-      const int64_t j0 = b * kBlock, len = std::min(kBlock, w.cols - j0);
-      for (int64_t j = 0; j < kBlock; ++j) u[j] = static_cast<uint8_t>(j < len ? row[j0 + j] ^ 0x80 : 0x80);
-      dw = 1.0f;
-      return;
-    }
-    case WeightFormat::Q8_0: {
-      const uint8_t* blk = row + b * 34;
-      uint16_t h;
-      std::memcpy(&h, blk, 2);
-      dw = half_to_float(h);
-      for (int64_t j = 0; j < kBlock; ++j) u[j] = blk[2 + j] ^ 0x80;
-      return;
-    }
-    case WeightFormat::Q4_0: {
-      const uint8_t* blk = row + b * 18;
-      uint16_t h;
-      std::memcpy(&h, blk, 2);
-      dw = half_to_float(h);
-      for (int64_t j = 0; j < kBlock / 2; ++j) {
-        u[j] = blk[2 + j] & 15;
-        u[j + kBlock / 2] = blk[2 + j] >> 4;
-      }
-      return;
-    }
-    default: break;
-  }
-}
-
 void int_rows_scalar(const PackedWeight& w, const QuantizedX& x, int64_t r0, int64_t r1, float* y, int64_t ldy) {
-  const int64_t nb_real = (w.cols + kBlock - 1) / kBlock;
-  uint8_t u[kBlock];
+  const WeightFormat f = w.format;
+  const int64_t nb = (w.cols + kBlock - 1) / kBlock;
+  const int off = offset_of(f);
   std::vector<float> acc(static_cast<size_t>(x.M));
   for (int64_t r = r0; r < r1; ++r) {
+    const uint8_t* row = w.row(r);
+    const uint8_t* quants = row + quants_offset(f, w.cols);
     std::fill(acc.begin(), acc.end(), 0.0f);
-    for (int64_t b = 0; b < nb_real; ++b) {
+    for (int64_t b = 0; b < nb; ++b) {
       float dw = 1.0f;
-      block_u8(w, r, b, u, dw);
+      if (has_block_scales(f)) std::memcpy(&dw, row + b * 4, 4);
       for (int64_t m = 0; m < x.M; ++m) {
-        const size_t base = static_cast<size_t>(m * x.nb + b);
-        const int8_t* q = x.q.data() + base * kBlock;
+        const size_t pair = static_cast<size_t>(m * x.pairs + b / 2);
+        const int8_t* q = x.q.data() + pair * 64;
         int32_t dot = 0;
-        for (int lane = 0; lane < 8; ++lane) dot += x.corr[base * 8 + lane];
-        for (int64_t j = 0; j < kBlock; ++j) dot += static_cast<int32_t>(u[j]) * q[j];
-        acc[m] += static_cast<float>(dot) * (dw * x.d[base * 8]);
+        for (int64_t e = 0; e < kBlock; ++e)
+          dot += (static_cast<int32_t>(get_code(f, quants, b, e)) - off) * q[position_in_pair(b, e)];
+        acc[m] += static_cast<float>(dot) * (dw * x.d[pair * 2 + (b & 1)]);
       }
     }
-    for (int64_t m = 0; m < x.M; ++m) y[m * ldy + r] = acc[m];
+    const float rs = f == WeightFormat::Int8 ? w.row_scale[static_cast<size_t>(r)] : 1.0f;
+    for (int64_t m = 0; m < x.M; ++m) y[m * ldy + r] = acc[m] * rs;
   }
 }
 
@@ -178,74 +154,50 @@ void bf16_rows_scalar(const PackedWeight& w, const std::vector<uint16_t>& xb, in
 
 // ---- AVX-512 path ------------------------------------------------------
 
-#define TSR_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,f16c")))
+#define TSR_VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define TSR_BF16 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16")))
 
-// Weight blocks b and b + 1 of row `row` as 64 unsigned bytes plus the two
-// scales spread over the 16 lanes (8 each). b + 1 may be past the last block
-// (odd count): it then loads as zeros, against x's zero padding.
-template <WeightFormat F>
-TSR_VNNI inline void load_pair(const uint8_t* row, int64_t b, int64_t nb_real, int64_t cols, __m512i& u,
-                               __m512& dw) {
-  const bool second = b + 1 < nb_real;
-  if constexpr (F == WeightFormat::Int8) {
-    const int64_t j0 = b * kBlock, left = cols - j0;
-    const __mmask64 mask = left >= 64 ? ~__mmask64(0) : ((__mmask64(1) << left) - 1);
-    u = _mm512_xor_si512(_mm512_maskz_loadu_epi8(mask, row + j0), _mm512_set1_epi8(static_cast<char>(0x80)));
-    // Masked-off bytes became 0x80; x is zero there, so they add nothing.
-    dw = _mm512_set1_ps(1.0f);
-  } else if constexpr (F == WeightFormat::Q8_0) {
-    const uint8_t* b0 = row + b * 34;
-    uint16_t h0, h1 = 0;
-    std::memcpy(&h0, b0, 2);
-    __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 2)), hi = _mm256_setzero_si256();
-    if (second) {
-      std::memcpy(&h1, b0 + 34, 2);
-      hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b0 + 36));
-    }
-    u = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1),
-                         _mm512_set1_epi8(static_cast<char>(0x80)));
-    dw = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(h0))), _mm256_set1_ps(_cvtsh_ss(h1)), 1);
-  } else {  // Q4_0
-    const uint8_t* b0 = row + b * 18;
-    uint16_t h0, h1 = 0;
-    std::memcpy(&h0, b0, 2);
-    const __m128i n0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 2));
-    __m128i n1 = _mm_setzero_si128();
-    if (second) {
-      std::memcpy(&h1, b0 + 18, 2);
-      n1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b0 + 20));
-    }
-    const __m256i pair = _mm256_inserti128_si256(_mm256_castsi128_si256(n0), n1, 1);          // [n0, n1]
-    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(pair), _mm256_srli_epi16(pair, 4), 1);
-    // [n0, n1, n0 >> 4, n1 >> 4] -> [lo0, hi0, lo1, hi1]: block order.
-    u = _mm512_and_si512(_mm512_shuffle_i64x2(both, both, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(15));
-    dw = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(_cvtsh_ss(h0))), _mm256_set1_ps(_cvtsh_ss(h1)), 1);
-  }
+// Both scales of a block pair, alternating over the 16 lanes as the pair's
+// values do: one 8-byte broadcast.
+TSR_VNNI inline __m512 pair_scales(const float* two) {
+  double d;
+  std::memcpy(&d, two, 8);
+  return _mm512_castpd_ps(_mm512_set1_pd(d));
 }
 
 template <WeightFormat F>
 TSR_VNNI void int_rows_vnni(const PackedWeight& w, const QuantizedX& x, int64_t r0, int64_t r1, float* y,
                             int64_t ldy) {
-  const int64_t nb_real = (w.cols + kBlock - 1) / kBlock, nb = x.nb;
+  const int64_t pairs = x.pairs, qoff = quants_offset(F, w.cols);
   for (int64_t t0 = r0; t0 < r1; t0 += kTile) {
     const int64_t t1 = std::min(r1, t0 + kTile);
     for (int64_t m0 = 0; m0 < x.M; m0 += kGroup) {
       const int g = static_cast<int>(std::min<int64_t>(kGroup, x.M - m0));
       for (int64_t r = t0; r < t1; ++r) {
         const uint8_t* row = w.row(r);
+        const uint8_t* quants = row + qoff;
+        const auto* scales = reinterpret_cast<const float*>(row);
         __m512 acc[kGroup] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-        for (int64_t b = 0; b < nb_real; b += 2) {
+        for (int64_t p = 0; p < pairs; ++p) {
           __m512i u;
-          __m512 dw;
-          load_pair<F>(row, b, nb_real, w.cols, u, dw);
+          if constexpr (F == WeightFormat::Q4_0) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(quants + p * 32));
+            const __m256i lo = _mm256_and_si256(v, _mm256_set1_epi8(15));
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(15));
+            u = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+          } else {
+            u = _mm512_loadu_si512(quants + p * 64);
+          }
+          __m512 dw = _mm512_set1_ps(1.0f);
+          if constexpr (F != WeightFormat::Int8) dw = pair_scales(scales + 2 * p);
           for (int i = 0; i < g; ++i) {
-            const size_t base = static_cast<size_t>((m0 + i) * nb + b);
-            const __m512i q = _mm512_loadu_si512(x.q.data() + base * kBlock);
-            const __m512i c = _mm512_loadu_si512(x.corr.data() + base * 8);
-            const __m512 dx = _mm512_loadu_ps(x.d.data() + base * 8);
+            const size_t pair = static_cast<size_t>((m0 + i) * pairs + p);
+            const __m512i q = _mm512_loadu_si512(x.q.data() + pair * 64);
+            const __m512i c = _mm512_loadu_si512(x.corr.data() + pair * 16);
             const __m512i dot = _mm512_dpbusd_epi32(c, u, q);
-            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, dx), acc[i]);
+            const __m512 s = F == WeightFormat::Int8 ? pair_scales(x.d.data() + pair * 2)
+                                                     : _mm512_mul_ps(dw, pair_scales(x.d.data() + pair * 2));
+            acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), s, acc[i]);
           }
         }
         const float rs = F == WeightFormat::Int8 ? w.row_scale[static_cast<size_t>(r)] : 1.0f;
@@ -339,9 +291,6 @@ void matmul(const float* x, int64_t M, int64_t ldx, const PackedWeight& w, const
       parallel_for(0, N, grain_for(w, M), [&](int64_t r0, int64_t r1) {
         if (!vec) {
           int_rows_scalar(w, qx, r0, r1, y, ldy);
-          if (w.format == WeightFormat::Int8)
-            for (int64_t r = r0; r < r1; ++r)
-              for (int64_t m = 0; m < M; ++m) y[m * ldy + r] *= w.row_scale[static_cast<size_t>(r)];
         } else if (w.format == WeightFormat::Int8) {
           int_rows_vnni<WeightFormat::Int8>(w, qx, r0, r1, y, ldy);
         } else if (w.format == WeightFormat::Q8_0) {
