@@ -58,7 +58,7 @@ const char* stored_dtype(quant::WeightFormat f) {
 
 QuantizeSummary write_quantized_gpt(models::GPT& model, const text::Tokenizer& tokenizer, int64_t step,
                                     quant::WeightFormat format, const std::string& source, const std::string& out_dir,
-                                    bool overwrite) {
+                                    bool overwrite, std::optional<quant::WeightFormat> embedding_format) {
   const fs::path dir(out_dir);
   TSR_CHECK(overwrite || !fs::exists(dir / "config.json"), Error, out_dir,
             " already holds a checkpoint (config.json); choose another --out");
@@ -66,7 +66,10 @@ QuantizeSummary write_quantized_gpt(models::GPT& model, const text::Tokenizer& t
   QuantizeSummary summary;
   summary.out_dir = out_dir;
   summary.format = format;
-  const std::set<std::string> keep{"transformer.wpe.weight"};  // position rows: small, and precision-sensitive
+  const std::string wte = "transformer.wte.weight";
+  const std::set<std::string> keep{"transformer.wpe.weight", wte};  // position rows: small, and precision-sensitive
+  summary.embedding_format =
+      embedding_format.value_or(format == quant::WeightFormat::Q4_0 ? quant::WeightFormat::Q8_0 : format);
 
   // Start from float32 weights: a packed model is dequantized first (so
   // re-quantizing a q8_0 checkpoint to q4_0 rounds the dequantized values).
@@ -77,6 +80,14 @@ QuantizeSummary write_quantized_gpt(models::GPT& model, const text::Tokenizer& t
     quant::QuantizeResult q = quant::quantize_weights(model, format, keep);
     packed = std::move(q.packed);
     summary.kept_f32 = std::move(q.skipped);
+  }
+  if (summary.embedding_format != quant::WeightFormat::F32) {
+    std::set<std::string> all_but_wte;
+    for (const auto& [name, t] : model.state_dict())
+      if (name != wte) all_but_wte.insert(name);
+    quant::QuantizeResult e = quant::quantize_weights(model, summary.embedding_format, all_but_wte);
+    for (auto& [name, w] : e.packed) packed.emplace(name, std::move(w));
+    for (auto& name : e.skipped) summary.kept_f32.push_back(name);
   }
   summary.packed_tensors = static_cast<int64_t>(packed.size());
 
@@ -100,6 +111,7 @@ QuantizeSummary write_quantized_gpt(models::GPT& model, const text::Tokenizer& t
               {"model", json::parse(model.config().to_json())},
               {"step", step},
               {"weight_format", quant::format_name(format)},
+              {"embedding_format", quant::format_name(summary.embedding_format)},
               {"quantized_from", source}};
   io::write_file_atomic((dir / "config.json").string(), cfg.dump(2) + "\n");
   return summary;

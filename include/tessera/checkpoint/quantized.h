@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,17 +32,24 @@ namespace tessera::checkpoint {
 struct QuantizeSummary {
   std::string out_dir;
   quant::WeightFormat format = quant::WeightFormat::F32;
+  quant::WeightFormat embedding_format = quant::WeightFormat::F32;
   int64_t packed_tensors = 0;
   std::vector<std::string> kept_f32;  // weights left float32 (rows not a multiple of 32)
   int64_t bytes_before = 0, bytes_after = 0;  // weight bytes, float32 vs as stored
 };
 
-// Writes `model` (float32, or packed: then only f32 output, which
-// dequantizes) in `format` to out_dir (created; an existing config.json there
-// is an error unless overwrite). source names the input in "quantized_from".
+// Writes `model` in `format` to out_dir (created; an existing config.json
+// there is an error unless overwrite). A packed model is dequantized first, so
+// f32 gives back a float32 checkpoint. source names the input in
+// "quantized_from". The token embedding (also the output projection when
+// tied) goes in `embedding_format`, by default the same format except for
+// q4_0, where it is q8_0: the output projection is where 4 bits cost most
+// (llama.cpp's Q4_0 keeps it in Q6_K for the same reason; q4_0 everywhere
+// is embedding_format q4_0, llama.cpp's --pure).
 QuantizeSummary write_quantized_gpt(models::GPT& model, const text::Tokenizer& tokenizer, int64_t step,
                                     quant::WeightFormat format, const std::string& source, const std::string& out_dir,
-                                    bool overwrite = false);
+                                    bool overwrite = false,
+                                    std::optional<quant::WeightFormat> embedding_format = std::nullopt);
 
 // The checkpoint's "weight_format", or "" when config.json has none (a float32 checkpoint).
 std::string weight_format_of(const Found& f);
