@@ -99,6 +99,9 @@ Backbone load_backbone(const std::string& base, const std::string& tokenizer_ove
     case Format::TesseraClassifier:
     case Format::TesseraTrainModel:
       wrong_kind(dir, f.task);
+    case Format::Gguf:
+      throw Error(dir + " is a GGUF model file, loaded for inference only (its weights may be quantized): fine-tune "
+                  "from a Tessera or Hugging Face checkpoint");
   }
   if (from_scratch) {
     // Same architecture and tokenizer, fresh weights: the baseline a

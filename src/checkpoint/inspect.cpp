@@ -3,6 +3,7 @@
 #include "tessera/checkpoint/inspect.h"
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -48,15 +49,22 @@ std::optional<int64_t> tested_step(const fs::path& run) {
   return step;
 }
 
+// A GGUF file whatever its name: the first four bytes are "GGUF".
+bool has_gguf_magic(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
 // The checkpoint folder `path` names, and how it named it.
 std::pair<std::string, Layout> locate(const std::string& path) {
   std::error_code ec;
   TSR_CHECK(!path.empty() && fs::exists(path, ec), Error, "checkpoint not found: '", path, "'");
   const fs::path p(path);
   if (!fs::is_directory(p, ec)) {
-    TSR_CHECK(p.extension() != ".gguf", Error, "'", path,
-              "' is a GGUF file: GGUF models are not supported yet (use a Hugging Face folder or a Tessera checkpoint)");
-    throw Error("'" + path + "' is a file, not a checkpoint folder (a folder with config.json, or a run folder)");
+    if (p.extension() == ".gguf" || has_gguf_magic(p)) return {path, Layout::ModelFile};
+    throw Error("'" + path + "' is a file, not a checkpoint folder (a folder with config.json, or a run folder) "
+                "nor a GGUF model");
   }
   if (has_config(p)) {
     const bool in_run = without_trailing_slash(p).parent_path().filename() == "checkpoints";
@@ -95,6 +103,10 @@ Found inspect(const std::string& path) {
   Found f;
   f.path = path;
   std::tie(f.dir, f.layout) = locate(path);
+  if (f.layout == Layout::ModelFile) {  // validated when loaded (checkpoint/gguf_model.h)
+    f.format = Format::Gguf;
+    return f;
+  }
   const fs::path dir(f.dir);
   f.run_dir = run_folder_of(dir);
   const std::string cfg_path = (dir / "config.json").string();
@@ -136,6 +148,7 @@ std::string describe(Format format) {
     case Format::TesseraTrainModel: return "a `tessera train` checkpoint (a model over feature vectors)";
     case Format::HfGPT2: return "a Hugging Face GPT-2 folder";
     case Format::HfBert: return "a Hugging Face BERT folder";
+    case Format::Gguf: return "a GGUF model file (llama.cpp)";
   }
   return "?";
 }
@@ -148,6 +161,7 @@ std::string format_name(Format format) {
     case Format::TesseraTrainModel: return "tessera-train";
     case Format::HfGPT2: return "hf-gpt2";
     case Format::HfBert: return "hf-bert";
+    case Format::Gguf: return "gguf";
   }
   return "?";
 }

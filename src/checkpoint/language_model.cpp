@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "tessera/checkpoint/gguf_model.h"
 #include "tessera/checkpoint/quantized.h"
 #include "tessera/core/error.h"
 #include "tessera/io/safetensors.h"
@@ -90,13 +91,23 @@ LoadedGPT load_gpt(const Found& f, const std::string& tokenizer_path) {
   } else if (f.format == Format::HfGPT2) {
     out.format = "hf-gpt2";
     out.model = models::load_hf_gpt2(f.dir);
+  } else if (f.format == Format::Gguf) {
+    out.format = "gguf";
+    const io::GgufFile file = io::GgufFile::open(f.dir);
+    out.model = load_gguf_model(file).model;
+    if (tokenizer_path.empty()) {  // the vocabulary the file carries
+      out.tokenizer_path = f.dir;
+      out.tokenizer = gguf_tokenizer(file);
+    }
   } else {
     throw Error(detail::concat(f.dir, " is ", describe(f.format),
-                               ", not a GPT: expected a Tessera language model (tessera pretrain) or a Hugging Face "
-                               "GPT-2 folder"));
+                               ", not a GPT: expected a Tessera language model (tessera pretrain), a Hugging Face "
+                               "GPT-2 folder or a GGUF model"));
   }
-  out.tokenizer_path = find_tokenizer(f, tokenizer_path, /*gpt=*/true);
-  out.tokenizer = text::load_tokenizer(out.tokenizer_path);
+  if (!out.tokenizer) {
+    out.tokenizer_path = find_tokenizer(f, tokenizer_path, /*gpt=*/true);
+    out.tokenizer = text::load_tokenizer(out.tokenizer_path);
+  }
   int64_t tv = out.tokenizer->vocab_size(), mv = out.model->config().vocab_size;
   TSR_CHECK(tv <= mv && mv - tv < kMaxVocabPadding, Error, "tokenizer ", out.tokenizer_path, " has ", tv,
             " ids but the model in ", f.dir, " has vocab_size ", mv,

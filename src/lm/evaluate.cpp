@@ -88,6 +88,9 @@ LmEvalResult eval_causal(const checkpoint::Found& ck, const std::string& text, c
                          int64_t seq_len, int64_t batch_size, int64_t stride) {
   checkpoint::LoadedGPT g = checkpoint::load_gpt(ck);
   std::vector<int32_t> ids = g.tokenizer->encode_parallel(text, /*allow_special=*/false);
+  // A vocabulary that starts prompts with BOS (LLaMA's) starts the text with it too, as its
+  // documents began in training: the first text token is then predicted as well.
+  if (const auto bos = g.tokenizer->bos_id(); g.tokenizer->adds_bos() && bos) ids.insert(ids.begin(), *bos);
   const int64_t n = static_cast<int64_t>(ids.size()), block = g.model->config().block_size;
   TSR_CHECK(n >= 2, Error, "eval: '", text_file, "' encodes to ", n, " token(s); at least 2 are needed to predict one");
   const int64_t T = seq_len > 0 ? seq_len : block;
@@ -247,12 +250,14 @@ LmEvalResult evaluate_lm(const std::string& checkpoint_dir, const std::string& t
       return eval_masked(ck, text, text_file, seq_len, batch_size, stride, mlm_seed);
     case checkpoint::Format::TesseraGPT:
     case checkpoint::Format::HfGPT2:
+    case checkpoint::Format::Gguf:
       return eval_causal(ck, text, text_file, seq_len, batch_size, stride);
     default:
       throw Error("eval: " + (fs::path(ck.dir) / "config.json").string() + " is " +
                   (ck.task.empty() ? checkpoint::describe(ck.format) : "a \"" + ck.task + "\" checkpoint") +
                   "; language-model evaluation needs task \"language_model\" (tessera pretrain), "
-                  "\"masked_language_model\" (tessera pretrain --objective mlm) or a Hugging Face GPT-2 folder");
+                  "\"masked_language_model\" (tessera pretrain --objective mlm), a Hugging Face GPT-2 folder or a "
+                  "GGUF model");
   }
 }
 

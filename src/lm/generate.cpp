@@ -179,12 +179,19 @@ std::vector<Completion> generate_ids(models::GPT& model, const text::Tokenizer& 
   return Decoder(model, tokenizer, opts, on_text).run(prompts);
 }
 
+std::vector<int32_t> encode_prompt(const text::Tokenizer& tokenizer, std::string_view text, bool allow_special) {
+  std::vector<int32_t> ids = tokenizer.encode(text, allow_special);
+  const std::optional<int32_t> bos = tokenizer.bos_id();
+  if (tokenizer.adds_bos() && bos && (ids.empty() || ids.front() != *bos)) ids.insert(ids.begin(), *bos);
+  return ids;
+}
+
 std::vector<Completion> generate(models::GPT& model, const text::Tokenizer& tokenizer,
                                  const std::vector<std::string>& prompts, const GenerateOptions& opts,
                                  const StreamCallback& on_text) {
   std::vector<std::vector<int32_t>> ids;
   ids.reserve(prompts.size());
-  for (const auto& p : prompts) ids.push_back(tokenizer.encode(p, opts.allow_special_in_prompt));
+  for (const auto& p : prompts) ids.push_back(encode_prompt(tokenizer, p, opts.allow_special_in_prompt));
   return generate_ids(model, tokenizer, ids, opts, on_text);
 }
 

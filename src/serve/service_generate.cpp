@@ -15,6 +15,7 @@
 #include "serve/chat_template.h"
 #include "serve/job.h"
 #include "serve/service.h"
+#include "tessera/lm/generate.h"
 
 namespace tessera::serve {
 
@@ -92,7 +93,7 @@ std::vector<int32_t> prompt_ids(const api::GenerationRequest& g, const text::Tok
   const std::string text = g.chat ? render_chat(g.messages) : g.prompt_text;
   const char* param = g.chat ? "messages" : "prompt";
   try {
-    ids = tok.encode(text, /*allow_special=*/true);
+    ids = lm::encode_prompt(tok, text, /*allow_special=*/true);  // with BOS where the tokenizer adds one
   } catch (const std::exception& e) {
     throw ApiError(400, std::string("the ") + param + " cannot be tokenized: " + e.what(), param, "invalid_value");
   }

@@ -16,6 +16,7 @@
 #include "serve/service.h"
 #include "tessera/billing/json_views.h"
 #include "tessera/core/error.h"
+#include "tessera/lm/generate.h"
 
 namespace tessera::serve {
 
@@ -257,7 +258,10 @@ void Service::tokenize(const httplib::Request& req, httplib::Response& res) {
     throw ApiError(400, "give the text to tokenize as a string 'prompt' (or 'text')", name, "invalid_value");
   std::vector<int32_t> ids;
   try {
-    ids = tokenizer_->encode(o[name].get<std::string>(), true);
+    const bool special = !o.contains("add_special_tokens") || o["add_special_tokens"] != false;
+    // The ids a completion would be charged for: BOS too where the tokenizer adds one.
+    ids = special ? lm::encode_prompt(*tokenizer_, o[name].get<std::string>(), true)
+                  : tokenizer_->encode(o[name].get<std::string>(), true);
   } catch (const std::exception& e) {
     throw ApiError(400, std::string("the text cannot be tokenized: ") + e.what(), name, "invalid_value");
   }

@@ -148,6 +148,7 @@ int run_eval(const EvalArgs& a) {
     case checkpoint::Format::TesseraGPT:
     case checkpoint::Format::TesseraMaskedLM:
     case checkpoint::Format::HfGPT2:
+    case checkpoint::Format::Gguf:
       return run_lm_eval(a);
     case checkpoint::Format::TesseraTrainModel:
       return run_train_eval(a, found);

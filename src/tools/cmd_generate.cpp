@@ -181,7 +181,8 @@ Command add_generate_command(CLI::App& app) {
   auto ga = std::make_shared<GenerateArgs>();
   auto* g = app.add_subcommand("generate", "Generate text with a GPT checkpoint");
   g->add_option("--checkpoint", ga->checkpoint,
-                "pretraining run folder (newest checkpoint), checkpoint step folder, or Hugging Face GPT-2 folder")
+                "pretraining run folder (newest checkpoint), checkpoint step folder, Hugging Face GPT-2 folder, "
+                "or GGUF model file (llama.cpp's llama / gpt2)")
       ->required();
   g->add_option("--tokenizer", ga->tokenizer,
                 "tokenizer.json or a folder with it (or encoder.json + vocab.bpe); default: the checkpoint's");

@@ -150,10 +150,15 @@ TEST_F(CheckpointInspect, ErrorsNameThePath) {
   write(dir_ / "junk" / "notes.txt", "hello");
   fs::create_directories(dir_ / "junk" / "checkpoints" / ".tmp-step-3-1");  // a torn checkpoint is not one
   expect_error<Error>([&] { checkpoint::inspect(p("junk")); }, {"no checkpoint in", "junk", "step-N"});
-  // A GGUF file: named, and refused as not supported yet.
+  // A GGUF file: recognized by its name or its magic (validated when loaded).
   write(dir_ / "model-q8_0.gguf", "GGUF");
-  expect_error<Error>([&] { checkpoint::inspect(p("model-q8_0.gguf")); },
-                      {"model-q8_0.gguf", "GGUF", "not supported yet"});
+  auto g = checkpoint::inspect(p("model-q8_0.gguf"));
+  EXPECT_EQ(g.format, Format::Gguf);
+  EXPECT_EQ(g.layout, Layout::ModelFile);
+  EXPECT_EQ(g.dir, p("model-q8_0.gguf"));
+  EXPECT_EQ(checkpoint::format_name(g.format), "gguf");
+  write(dir_ / "model.bin", "GGUF\x03");
+  EXPECT_EQ(checkpoint::inspect(p("model.bin")).format, Format::Gguf);
   write(dir_ / "weights.bin", "x");
   expect_error<Error>([&] { checkpoint::inspect(p("weights.bin")); }, {"weights.bin", "not a checkpoint folder"});
   // config.json that is neither a Tessera checkpoint nor a Hugging Face folder.

@@ -47,8 +47,8 @@
 //     checkpoints/step-N/.
 // A checkpoint's tokenizer may also lie in the run folder above checkpoints/.
 //
-// GGUF files are recognized by their .gguf name and refused with an error
-// naming the file (not supported yet).
+// A file (not a folder) is a GGUF model (llama.cpp's format) when its name ends
+// in .gguf or it starts with the GGUF magic: checkpoint/gguf_model.h reads it.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -63,6 +63,7 @@ enum class Format {
   TesseraTrainModel,  // task "classification" | "regression"
   HfGPT2,             // model_type "gpt2"
   HfBert,             // model_type "bert"
+  Gguf,               // a llama.cpp GGUF model file (llama or gpt2 architecture)
 };
 
 // What the path named.
@@ -70,29 +71,30 @@ enum class Layout {
   CheckpointFolder,  // config.json right there (an HF folder, model/, merged/, ...)
   StepFolder,        // config.json right there, inside <run>/checkpoints/
   RunFolder,         // a folder around it: its model/ or a checkpoints/step-N/
+  ModelFile,         // one file holding everything (GGUF); dir is that file
 };
 
 struct Found {
   std::string path;         // as given
   Layout layout = Layout::CheckpointFolder;
   Format format = Format::TesseraGPT;
-  std::string dir;          // the folder holding config.json and the weights
+  std::string dir;          // the folder holding config.json and the weights (a GGUF: the file)
   std::string run_dir;      // for a step folder, the run folder above checkpoints/; else ""
   std::string task;         // config.json's "task" ("language_model" for a task-less GPT
                             // folder); "" for Hugging Face folders
   int64_t step = -1;        // config.json's "step", -1 when it has none
-  std::string config_json;  // the text of dir/config.json
+  std::string config_json;  // the text of dir/config.json ("" for a GGUF file)
 };
 
-// Classifies `path` as above. Errors name the path or file: not found, a GGUF
-// file, a file that is not a folder, a folder with no checkpoint in it,
+// Classifies `path` as above. Errors name the path or file: not found, a file
+// that is neither a folder nor a GGUF file, a folder with no checkpoint in it,
 // config.json not JSON, a Tessera config without "format_version" (or with an
 // unsupported one), an unknown "task" or "model_type".
 Found inspect(const std::string& path);
 
 // "a Tessera GPT checkpoint (tessera pretrain)", ...: for error messages.
 std::string describe(Format format);
-// "tessera-gpt", "tessera-mlm", "tessera-classifier", "tessera-train", "hf-gpt2", "hf-bert".
+// "tessera-gpt", "tessera-mlm", "tessera-classifier", "tessera-train", "hf-gpt2", "hf-bert", "gguf".
 std::string format_name(Format format);
 
 }  // namespace tessera::checkpoint

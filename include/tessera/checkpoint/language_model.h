@@ -22,12 +22,14 @@ struct LoadedGPT {
   std::unique_ptr<text::Tokenizer> tokenizer;
   std::string checkpoint_dir;  // the folder the weights came from
   std::string tokenizer_path;
-  std::string format;          // "tessera" | "hf-gpt2"
+  std::string format;          // "tessera" | "hf-gpt2" | "gguf"
   int64_t step = -1;           // Tessera checkpoints: the training step
 };
 
-// A Tessera GPT checkpoint (a pretraining run, step or checkpoint folder) or a
-// Hugging Face GPT-2 folder. Errors name the folder or file: another kind of
+// A Tessera GPT checkpoint (a pretraining run, step or checkpoint folder), a
+// Hugging Face GPT-2 folder, or a GGUF model file (checkpoint/gguf_model.h:
+// llama.cpp's llama and gpt2 architectures, with the tokenizer the file
+// carries unless `tokenizer_path` is given). Errors name the folder or file: another kind of
 // checkpoint, a config without a GPT config, weights whose names or shapes
 // disagree with the config (each tensor named with both shapes), no tokenizer,
 // a tokenizer whose size does not fit the model's vocab_size (both named). A

@@ -20,6 +20,11 @@
 // unconditional samples), counted as one prompt token; a tokenizer without it
 // makes an empty prompt an error.
 //
+// BOS: a tokenizer that adds one (LLaMA's "<s>": Tokenizer::adds_bos()) gets
+// it in front of every text prompt (encode_prompt below, which generate(), the
+// server's completions and its /tokenize route all use), as llama.cpp does;
+// an empty prompt is then just BOS.
+//
 // No-cache mode (use_kv_cache = false) is the baseline the KV cache is
 // measured against: every step recomputes the forward over the whole sequence
 // so far (prompt + sampled tokens), keeping nothing from the previous step.
@@ -92,6 +97,10 @@ struct Completion {
 // pieces concatenate to its Completion::text (a trailing cut character, if the
 // output ends inside one, comes in the last piece as raw bytes).
 using StreamCallback = std::function<void(size_t index, std::string_view piece)>;
+
+// The ids of a text prompt: bos_id() first when the tokenizer adds_bos() (and
+// the text does not already start with it), then encode(text, allow_special).
+std::vector<int32_t> encode_prompt(const text::Tokenizer& tokenizer, std::string_view text, bool allow_special);
 
 // Generates a completion for every prompt. Grad mode is turned off inside.
 std::vector<Completion> generate(models::GPT& model, const text::Tokenizer& tokenizer,
