@@ -144,7 +144,8 @@ class Cells:
 
     def tessera_quantize(self, hf, out, fmt):
         shutil.rmtree(out, ignore_errors=True)  # made by this build, never a stale one (it takes seconds)
-        p = subprocess.run([self.a.tessera, "quantize", "--checkpoint", hf, "--out", out, "--dtype", fmt],
+        p = subprocess.run([self.a.tessera, "quantize", "--checkpoint", hf, "--out", out, "--dtype", fmt,
+                            "--tokenizer", self.a.tokenizer],
                            capture_output=True, text=True)
         if p.returncode != 0:
             shutil.rmtree(out, ignore_errors=True)
