@@ -28,21 +28,8 @@ import sys
 import numpy as np
 from sklearn import metrics as skm
 
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what, flush=True)
-    if not cond:
-        FAILS.append(what)
-
-
-def run(cli, *args, expect_ok=True):
-    p = subprocess.run([cli, *map(str, args)], capture_output=True, text=True)
-    if expect_ok and p.returncode != 0:
-        print(p.stdout[-3000:], p.stderr[-3000:])
-        raise SystemExit(f"command failed ({p.returncode}): {' '.join(map(str, args))}")
-    return p
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from cli_checks import FAILS, check, run  # noqa: E402
 
 
 def safetensors_names(path):
