@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "models/gpt_test_util.h"
 #include "tessera/checkpoint/gguf_model.h"
 #include "tessera/core/random.h"
 #include "tessera/models/gpt.h"
@@ -51,10 +52,7 @@ inline models::GPTConfig small_config(const std::string& arch) {
   c.n_head = 2;
   c.n_embd = 64;
   if (arch == "llama") {
-    c.bias = false;
-    c.norm = "rmsnorm";
-    c.position = "rope";
-    c.mlp = "swiglu";
+    test_util::make_llama_style(c);
     c.mlp_hidden = 128;
     c.norm_eps = 1e-5;
     c.tie_embeddings = false;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 
+#include "models/gpt_test_util.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/models/gpt.h"
 #include "tessera/tessera.h"
@@ -26,10 +27,7 @@ GPTConfig tiny(bool llama = false) {
   c.n_head = 4;
   c.n_embd = 32;
   if (llama) {
-    c.norm = "rmsnorm";
-    c.position = "rope";
-    c.mlp = "swiglu";
-    c.bias = false;
+    test_util::make_llama_style(c);
     c.norm_eps = 1e-6;
   }
   return c;

@@ -6,6 +6,7 @@
 
 #include <vector>
 
+#include "models/gpt_test_util.h"
 #include "tessera/core/allocator.h"
 #include "tessera/core/tensor.h"
 #include "tessera/models/gpt.h"
@@ -21,10 +22,7 @@ void check_steady_decode(bool llama) {
   c.n_head = 2;
   c.n_embd = 16;
   if (llama) {
-    c.norm = "rmsnorm";
-    c.position = "rope";
-    c.mlp = "swiglu";
-    c.bias = false;
+    test_util::make_llama_style(c);
   }
   GPT m(c, 3);
   m.eval();

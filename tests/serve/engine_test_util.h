@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "models/gpt_test_util.h"
 #include "tessera/autograd/grad_mode.h"
 #include "tessera/lm/generate.h"
 #include "tessera/serve/engine.h"
@@ -34,10 +35,7 @@ inline models::GPTConfig tiny_config(int64_t vocab, bool llama = false) {
   c.n_head = 2;
   c.n_embd = 32;
   if (llama) {
-    c.norm = "rmsnorm";
-    c.position = "rope";
-    c.mlp = "swiglu";
-    c.bias = false;
+    test_util::make_llama_style(c);
   }
   return c;
 }
