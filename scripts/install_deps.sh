@@ -10,7 +10,7 @@
 set -euo pipefail
 
 BUILD_PKGS=(g++ cmake ninja-build pkg-config libgtest-dev libbenchmark-dev libdnnl2 libdnnl-dev nlohmann-json3-dev libcli11-dev zlib1g-dev libicu-dev
-            libsqlite3-dev libpq-dev libssl-dev libcpp-httplib-dev)
+            libsqlite3-dev libpq-dev libssl-dev libcpp-httplib-dev libopenmpi-dev openmpi-bin)
 TEST_PKGS=(python3 python3-torch python3-numpy python3-sklearn python3-venv postgresql-15)
 DATA_PKGS=(dataset-fashion-mnist fortunes)
 

@@ -16,6 +16,8 @@
 namespace tessera {
 namespace {
 
+thread_local const LeafGradReadyFn* t_leaf_ready = nullptr;
+
 void check_grad(const char* who, const std::string& op, const Tensor& g, const Shape& shape, size_t input) {
   TSR_CHECK(g.shape() == shape, AutogradError, "backward of ", op, ": gradient for input ", input, " has shape ",
             shape_str(g.shape()), " but the input has shape ", shape_str(shape), " (", who, ")");
@@ -39,6 +41,11 @@ void accumulate_leaf(const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
 
 }  // namespace
 
+LeafGradReadyScope::LeafGradReadyScope(LeafGradReadyFn fn) : fn_(std::move(fn)), prev_(t_leaf_ready) {
+  t_leaf_ready = &fn_;
+}
+LeafGradReadyScope::~LeafGradReadyScope() { t_leaf_ready = prev_; }
+
 static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph,
                     std::unordered_map<TensorImpl*, Tensor>* capture) {
   TSR_CHECK(roots.size() == grads.size(), AutogradError, "backward: ", roots.size(), " roots but ", grads.size(),
@@ -47,6 +54,13 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
   std::unordered_map<Node*, Tensor> pending;
   std::unordered_map<Node*, int> deps;
   std::vector<std::shared_ptr<Node>> ready;
+
+  // With a LeafGradReadyScope: per leaf, the edges still to deliver.
+  const LeafGradReadyFn* leaf_ready = capture ? nullptr : t_leaf_ready;
+  std::unordered_map<TensorImpl*, int> leaf_edges;
+  auto leaf_edge_done = [&](TensorImpl* leaf) {
+    if (leaf_ready && --leaf_edges[leaf] == 0) (*leaf_ready)(leaf);
+  };
 
   auto deliver_leaf = [&](const std::shared_ptr<TensorImpl>& leaf, const Tensor& g) {
     if (capture) {
@@ -69,6 +83,7 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->next) {
+      if (leaf_ready && e.leaf) ++leaf_edges[e.leaf.get()];
       if (!e.fn) continue;
       ++deps[e.fn.get()];
       if (seen.insert(e.fn.get()).second) stack.push_back(e.fn.get());
@@ -107,6 +122,7 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
       if (ig.defined()) check_grad("engine", node.name, ig, node.input_shapes[i], i);
       if (e.leaf) {
         if (ig.defined()) deliver_leaf(e.leaf, ig);
+        leaf_edge_done(e.leaf.get());
         continue;
       }
       Node* child = e.fn.get();
@@ -117,8 +133,10 @@ static void execute(const std::vector<Tensor>& roots, const std::vector<Tensor>&
   // No gradient reached this node: its inputs get none from it either, but
   // they must still stop waiting for it.
   auto skip = [&](Node& node) {
-    for (const Edge& e : node.next)
+    for (const Edge& e : node.next) {
+      if (e.leaf) leaf_edge_done(e.leaf.get());
       if (e.fn && --deps[e.fn.get()] == 0) ready.push_back(e.fn);
+    }
   };
 
   while (!ready.empty()) {

@@ -50,8 +50,21 @@ void LanguageModelObjective::prepare(const std::string& tokenizer_file) {
 }
 
 train::MicroBatchLoss LanguageModelObjective::next_loss() {
+  // Data parallel: every rank samples the same global batch (one sampler
+  // stream) and keeps its rows, so any world size sees the same data.
   text::TokenBatch b = data_.train.sample(recipe_.batch_size, window(), sampler_);
-  return {batch_loss(b, /*training=*/true), recipe_.batch_size, recipe_.batch_size * positions()};
+  const dist::Range r = dist::shard(recipe_.batch_size);
+  if (r.size() == recipe_.batch_size)
+    return {batch_loss(b, /*training=*/true), recipe_.batch_size, recipe_.batch_size * positions()};
+  return shard_loss(b, r);
+}
+
+train::MicroBatchLoss LanguageModelObjective::shard_loss(const text::TokenBatch& b, dist::Range r) {
+  const int64_t B = b.x.size(0);
+  if (r.size() == 0) return {Tensor(), 0, 0, 0.0};
+  text::TokenBatch mine{b.x.narrow(0, r.begin, r.size()).contiguous(), b.y.narrow(0, r.begin, r.size()).contiguous()};
+  return {batch_loss(mine, /*training=*/true), r.size(), r.size() * positions(),
+          static_cast<double>(r.size()) / static_cast<double>(B)};
 }
 
 train::ProgressStyle LanguageModelObjective::progress_style() const {

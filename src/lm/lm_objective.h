@@ -6,6 +6,7 @@
 // on). Causal (causal_objective.cpp) and masked (masked_objective.cpp)
 // language modeling differ in the model and in how windows become a loss.
 #pragma once
+#include "tessera/dist/world.h"
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -56,6 +57,11 @@ class LanguageModelObjective : public train::Objective {
   virtual int64_t positions() const = 0;
   // Mean loss of one batch of windows (graph attached in training mode).
   virtual Tensor batch_loss(const text::TokenBatch& b, bool training) = 0;
+  // This rank's rows [r.begin, r.end) of the global training batch b (data
+  // parallel), with their share of the loss: rows / B by default (every row
+  // holds the same number of predicted tokens); an objective whose loss
+  // counts a varying number of positions overrides it.
+  virtual train::MicroBatchLoss shard_loss(const text::TokenBatch& b, dist::Range r);
   virtual void begin_validation() {}
   // Extra random streams (trainer_state.json "rng").
   virtual void save_rng(nlohmann::json& /*rng*/) const {}

@@ -84,6 +84,29 @@ class MaskedObjective : public LanguageModelObjective {
     if (m.num_selected == 0) return cross_entropy(flat, labels, Tensor(), -100, 0.0, "sum");
     return cross_entropy(flat, labels);
   }
+  // Masks are drawn for the whole global batch (the same masking stream as in
+  // one process), then this rank keeps its rows; its share is its part of
+  // the batch's selected positions, the mean's denominator.
+  train::MicroBatchLoss shard_loss(const text::TokenBatch& b, dist::Range r) override {
+    Tensor ids = wrap(b);
+    MlmBatch m = mask_tokens(ids, mlm_, train_masks_);
+    if (r.size() == 0) return {Tensor(), 0, 0, 0.0};
+    Tensor in = m.input_ids.narrow(0, r.begin, r.size()).contiguous();
+    Tensor mask = m.attention_mask.narrow(0, r.begin, r.size()).contiguous();
+    Tensor labels = m.labels.narrow(0, r.begin, r.size()).contiguous();
+    const int64_t* l = labels.data<int64_t>();
+    int64_t selected = 0;
+    for (int64_t i = 0; i < labels.numel(); ++i) selected += l[i] != -100;
+    Tensor logits = model_->forward(in, mask);
+    Tensor flat = logits.reshape({r.size() * S_, cfg_.vocab_size}), lab = labels.reshape({r.size() * S_});
+    const int64_t B = ids.shape()[0];
+    if (m.num_selected == 0)  // nothing to predict anywhere: loss 0, as in one process
+      return {cross_entropy(flat, lab, Tensor(), -100, 0.0, "sum"), r.size(), r.size() * S_,
+              static_cast<double>(r.size()) / static_cast<double>(B)};
+    const double share = static_cast<double>(selected) / static_cast<double>(m.num_selected);
+    if (selected == 0) return {cross_entropy(flat, lab, Tensor(), -100, 0.0, "sum"), r.size(), r.size() * S_, share};
+    return {cross_entropy(flat, lab), r.size(), r.size() * S_, share};
+  }
   // The same masks at every evaluation: the validation stream restarts.
   void begin_validation() override { val_masks_ = Generator(val_seed_); }
   void save_rng(json& rng) const override { rng["masking"] = {train_masks_.seed(), train_masks_.offset()}; }

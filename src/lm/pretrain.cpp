@@ -10,6 +10,7 @@
 #include "lm/lm_objective.h"
 #include "lm/pretrain_recipe.h"
 #include "tessera/core/parallel.h"
+#include "tessera/dist/data_parallel.h"
 #include "tessera/text/shards.h"
 #include "tessera/train/loop.h"
 #include "train/optimizer_setup.h"
@@ -53,7 +54,9 @@ PretrainResult pretrain(const std::string& recipe_json, const std::string& data_
   c.keep_last = r.keep_last;
   c.keep_best_checkpoint = false;
   c.resume = opts.resume, c.quiet = opts.quiet, c.stop_after_steps = opts.stop_after_steps;
+  auto data_parallel = dist::make_data_parallel(*optimizer, r.distributed, c);  // under mpirun
   train::TrainingLoop loop(*obj, *optimizer, *scheduler, c);
+  if (data_parallel) loop.add_hook(*data_parallel);
   loop.add_hooks(opts.hooks);
   train::LoopResult lr = loop.run();
 

@@ -50,7 +50,9 @@ PretrainRecipe parse_pretrain_recipe(const std::string& json_text) {
   PretrainRecipe r;
   r.raw = io::parse_json(json_text, "recipe is not valid JSON: ");
   io::JsonReader top(r.raw, "recipe");
-  top.known_keys({"task", "description", "objective", "data", "model", "mlm", "optimizer", "schedule", "train"});
+  top.known_keys({"task", "description", "objective", "data", "model", "mlm", "optimizer", "schedule", "train",
+                  "distributed"});
+  train::read_distributed_section(top, r.distributed);
   read_objective(top, r);
   TSR_CHECK(top.has("model"), Error, "recipe: missing the \"model\" section (a ",
             r.objective == "mlm" ? "BertConfig" : "GPT config", ")");

@@ -2,6 +2,7 @@
 // knows its keys, the objective's ("objective", "mlm") included. Private to
 // the library: it holds nlohmann::json, which is not part of the public API.
 #pragma once
+#include "tessera/dist/data_parallel.h"
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -28,6 +29,7 @@ struct PretrainRecipe {
   uint64_t seed = 1337;
   int threads = 0;
   Precision precision = Precision::fp32;  // "train.precision": "fp32" | "bf16"
+  dist::DataParallelOptions distributed;  // "distributed": under mpirun (dist/data_parallel.h)
   double peak_flops = 0;
   int64_t checkpoint_every = 0, keep_last = 2;
 };

@@ -3,6 +3,9 @@
 // Errors become one line on stderr and a non-zero exit, never a stack trace:
 // 2 for usage errors, 1 for failures while running.
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -10,11 +13,26 @@
 #include "cli_common.h"
 #include "omp_wait_policy.h"
 #include "tessera/core/error.h"
+#include "tessera/core/parallel.h"
+#include "tessera/dist/world.h"
 
 using namespace tessera::cli;
 
 int main(int argc, char** argv) {
   bound_openmp_spinning(argv);  // may re-execute this program once, before anything else happens
+  try {
+    tessera::dist::init_from_launcher(&argc, &argv);  // a rank of `mpirun -np N tessera ...`
+  } catch (const std::exception& e) {
+    std::cerr << "tessera: " << e.what() << "\n";
+    return 1;
+  }
+  const tessera::dist::World& world = tessera::dist::world();
+  // One voice per job: ranks > 0 print nothing on stdout (errors still reach stderr).
+  if (world.rank > 0 && !std::freopen("/dev/null", "w", stdout)) std::cerr << "tessera: cannot silence rank " << world.rank << "\n";
+  // Ranks on one machine share its cores: each takes its part unless told
+  // (OMP_NUM_THREADS, or --threads / train.threads which set it later).
+  if (world.local_size > 1 && !std::getenv("OMP_NUM_THREADS"))
+    tessera::set_num_threads(std::max(1, tessera::get_num_threads() / world.local_size));
   CLI::App app{"Tessera: train, evaluate and serve neural networks", "tessera"};
   app.set_version_flag("--version", "tessera 0.1.0");
   app.require_subcommand(1);
@@ -59,10 +77,16 @@ int main(int argc, char** argv) {
   }
   const Command* c = parsed();
   std::string sub = c ? c->app->get_name() : "";
+  int rc = 2;
   try {
-    return c ? c->run() : 2;
+    rc = c ? c->run() : 2;
   } catch (const std::exception& e) {
-    std::cerr << "tessera " << sub << ": " << e.what() << "\n";
+    std::cerr << "tessera " << sub << (world.size > 1 ? " (rank " + std::to_string(world.rank) + ")" : "") << ": "
+              << e.what() << "\n";
+    // The other ranks may be waiting in a collective for this one: end the job.
+    if (world.size > 1) tessera::dist::abort_job(1);
     return 1;
   }
+  tessera::dist::finalize();
+  return rc;
 }

@@ -92,7 +92,9 @@ FinetuneResult finetune(const FinetuneConfig& cfg, const std::string& out_dir, c
   c.best_metric = cfg.best_metric;
   c.keep_best_checkpoint = false;  // model/ holds the best classifier
   c.resume = options.resume, c.quiet = options.quiet, c.stop_after_steps = options.stop_after_steps;
+  auto data_parallel = dist::make_data_parallel(*optimizer, cfg.distributed, c);  // under mpirun
   TrainingLoop loop(objective, *optimizer, *scheduler, c);
+  if (data_parallel) loop.add_hook(*data_parallel);
   loop.add_hooks(options.hooks);
   LoopResult lr = loop.run();
 

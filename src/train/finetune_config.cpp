@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/json_reader.h"
+#include "train/recipe_sections.h"
 #include "tessera/train/finetune.h"
 
 using nlohmann::json;
@@ -17,8 +18,9 @@ FinetuneConfig FinetuneConfig::from_json(const std::string& json_text, const std
                 "label_column", "max_train", "pooling", "head_dropout", "max_len", "mode", "lora_rank", "lora_alpha",
                 "lora_dropout", "lora_targets", "merge", "epochs", "batch_size", "eval_batch_size", "log_every", "lr",
                 "weight_decay", "warmup", "clip_grad_norm", "seed", "threads", "precision", "checkpoint_every", "keep_last",
-                "best_metric"});
+                "best_metric", "distributed"});
   FinetuneConfig c;
+  read_distributed_section(r, c.distributed);
   r.read("base", c.base);
   r.read("from_scratch", c.from_scratch);
   r.read("tokenizer", c.tokenizer);

@@ -51,32 +51,39 @@ double TrainingLoop::Impl::take_step(int64_t& examples, int64_t& tokens) {
   for (StepHook* h : hooks) h->step_begin(ctx);
   optimizer.zero_grad();
   const double scale = 1.0 / static_cast<double>(cfg.grad_accum);
-  double sum = 0;
+  StepTotals totals;
   for (int64_t a = 0; a < cfg.grad_accum; ++a) {
     ctx.micro_batch = a;
     for (StepHook* h : hooks) h->forward_begin(ctx);
     MicroBatchLoss mb = obj.next_loss();
     for (StepHook* h : hooks) h->forward_end(ctx);
-    const double v = mb.loss.item();  // the step's one host sync per micro-batch
-    if (!std::isfinite(v)) return v;  // the caller stops before any update
+    const bool empty = mb.share <= 0;  // an empty shard of a data-parallel micro-batch
+    const double v = empty ? 0.0 : mb.loss.item();  // the step's one host sync per micro-batch
+    if (!std::isfinite(v) && !cfg.collective_steps) return v;  // the caller stops before any update
     Tensor loss = std::move(mb.loss);
-    for (StepHook* h : hooks) loss = h->scale_loss(ctx, loss);
+    if (!empty)
+      for (StepHook* h : hooks) loss = h->scale_loss(ctx, loss);
     for (StepHook* h : hooks) h->backward_begin(ctx);
-    obj.backward(loss, scale);
+    if (!empty) obj.backward(loss, scale * mb.share);
     for (StepHook* h : hooks) h->backward_end(ctx);
-    sum += v;
-    examples += mb.examples;
-    tokens += mb.tokens;
+    totals.loss += empty ? 0.0 : v * mb.share;
+    totals.examples += mb.examples;
+    totals.tokens += mb.tokens;
   }
   ctx.micro_batch = -1;
   for (StepHook* h : hooks) h->gradients_ready(ctx);
+  for (StepHook* h : hooks) h->reduce_totals(totals);
+  const double mean = totals.loss / static_cast<double>(cfg.grad_accum);
+  if (!std::isfinite(mean)) return mean;
+  examples += totals.examples;
+  tokens += totals.tokens;
   obj.clip_gradients(params, cfg.clip_grad_norm);
   for (StepHook* h : hooks) h->optimizer_begin(ctx);
   optimizer.step();
   scheduler.step();
   for (StepHook* h : hooks) h->optimizer_end(ctx);
   for (StepHook* h : hooks) h->step_end(ctx);
-  return sum / static_cast<double>(cfg.grad_accum);
+  return mean;
 }
 
 StepStats TrainingLoop::Impl::stats_after_step(double loss, double lr) const {
@@ -112,7 +119,7 @@ bool TrainingLoop::Impl::update_best(const EvalResult& eval) {
     best_value = *value;
     best_step = step;
     bad_evals = 0;
-    obj.on_new_best(step, eval);
+    if (cfg.writer) obj.on_new_best(step, eval);  // it may write files (finetune's model/)
   } else {
     ++bad_evals;
   }
@@ -160,13 +167,14 @@ LoopResult TrainingLoop::Impl::run() {
   if (cfg.resume) {
     if (auto s = checkpoint::latest_step(cfg.out_dir)) {
       load_checkpoint(*s);
+      for (StepHook* h : hooks) h->resumed();
       resumed = true;
       progress.message("resuming from " + checkpoint::step_dir(cfg.out_dir, *s));
     } else {
       progress.message("no checkpoint in " + checkpoint::root(cfg.out_dir) + "; starting from scratch");
     }
   }
-  log.open((fs::path(cfg.out_dir) / "metrics.jsonl").string(), resumed, step);
+  if (cfg.writer) log.open((fs::path(cfg.out_dir) / "metrics.jsonl").string(), resumed, step);
   obj.announce(log);
   if (cfg.precision == Precision::bf16)
     log.message(std::string("precision bf16: ") + bf16_backend_description() +
@@ -215,7 +223,7 @@ LoopResult TrainingLoop::Impl::run() {
   }
   progress.finish();
   RunSummary summary = run_summary(stop_reason);
-  obj.finish(summary, log);
+  if (cfg.writer) obj.finish(summary, log);  // final evaluations and files: the writer's
   return {step, stop_reason, best_step, best_value, write_summary(summary)};
 }
 

@@ -20,7 +20,7 @@ class MetricsLog : public RunLog {
   // Truncates the file, or, resuming at `step`, keeps only the lines of steps
   // up to it (later ones describe steps that will run again).
   void open(const std::string& path, bool resumed, int64_t step);
-  void line(const std::string& json_object) override;
+  void line(const std::string& json_object) override;  // nothing until open() (a data-parallel rank > 0)
   void message(const std::string& text) override { progress_.message(text); }
 
  private:

@@ -9,6 +9,7 @@
 #include "tessera/checkpoint/folders.h"
 #include "tessera/core/parallel.h"
 #include "tessera/core/random.h"
+#include "tessera/dist/world.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/ops/dropout_layout.h"
 #include "train/loop_impl.h"
@@ -63,6 +64,7 @@ void MetricsLog::open(const std::string& path, bool resumed, int64_t step) {
 }
 
 void MetricsLog::line(const std::string& json_object) {
+  if (!file_.is_open()) return;
   file_ << json_object << "\n";
   file_.flush();
 }
@@ -70,10 +72,17 @@ void MetricsLog::line(const std::string& json_object) {
 // ---- checkpoints ----
 
 void TrainingLoop::Impl::save_checkpoint() {
+  if (!cfg.writer) {  // a data-parallel rank > 0: only the collectives a sharded optimizer needs
+    for (StepHook* h : hooks) h->save_optimizer("");
+    last_checkpoint = step;
+    return;
+  }
   const std::string tmp = checkpoint::begin(cfg.out_dir, step);
   const fs::path d(tmp);
   obj.save_files(tmp, step);
-  optimizer.save((d / "optimizer.bin").string());
+  bool saved = false;
+  for (StepHook* h : hooks) saved = h->save_optimizer((d / "optimizer.bin").string()) || saved;
+  if (!saved) optimizer.save((d / "optimizer.bin").string());
   scheduler.save((d / "scheduler.bin").string());
   const auto& dg = default_generator();
   json st = {{"step", step},
@@ -144,6 +153,7 @@ std::string TrainingLoop::Impl::write_summary(const RunSummary& run) {
             {"wall_seconds", run.last.elapsed_seconds},
             {"train_seconds", run.train_seconds},
             {"threads", get_num_threads()},
+            {"world_size", dist::world().size},
             {"precision", precision_name(cfg.precision)}};
   if (last_checkpoint) s["last_checkpoint"] = checkpoint::step_dir(cfg.out_dir, *last_checkpoint);
   if (best_step >= 0) {
@@ -151,6 +161,8 @@ std::string TrainingLoop::Impl::write_summary(const RunSummary& run) {
     s["best_" + obj.eval_split() + "_" + cfg.best_metric] = std::isfinite(best_value) ? json(best_value) : json(nullptr);
   }
   merge_into(s, objective_json(obj.summary_json(run), "summary"));
+  for (StepHook* h : hooks) merge_into(s, objective_json(h->summary_json(run), "hook summary"));
+  if (!cfg.writer) return "";
   std::string text = s.dump(2) + "\n";
   io::write_file_atomic((fs::path(cfg.out_dir) / "summary.json").string(), text);
   return text;

@@ -12,7 +12,8 @@ Recipe parse_recipe(const std::string& json_text) {
   Recipe r;
   r.raw = io::parse_json(json_text, "config is not valid JSON: ");
   io::JsonReader top(r.raw, "config");
-  top.known_keys({"task", "model", "data", "optimizer", "schedule", "train", "description"});
+  top.known_keys({"task", "model", "data", "optimizer", "schedule", "train", "description", "distributed"});
+  read_distributed_section(top, r.distributed);
   top.read("task", r.task);
   TSR_CHECK(r.task == "classification" || r.task == "regression", Error,
             "config: 'task' must be \"classification\" or \"regression\", got \"", r.task, "\"");

@@ -2,6 +2,7 @@
 // Private to the library: it uses nlohmann::json, which is not part of the
 // public interface.
 #pragma once
+#include "tessera/dist/data_parallel.h"
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -28,6 +29,7 @@ struct Recipe {
   uint64_t seed = 0;
   int threads = 0;
   Precision precision = Precision::fp32;  // "train.precision": "fp32" | "bf16"
+  dist::DataParallelOptions distributed;  // "distributed": under mpirun (dist/data_parallel.h)
   std::string early_metric;
   std::string early_mode;  // "min" / "max" ("" : from the metric's name)
   int64_t patience = 0;

@@ -12,6 +12,7 @@
 #include "io/json_reader.h"
 #include "tessera/core/autocast.h"
 #include "tessera/core/error.h"
+#include "tessera/dist/data_parallel.h"
 
 namespace tessera::train {
 
@@ -66,6 +67,17 @@ bool read_checkpoint_section(const io::JsonReader& train, R& r) {
   c.read("every", r.checkpoint_every);
   c.read("keep_last", r.keep_last);
   return true;
+}
+
+// The top-level "distributed" section, when present: {"shard_optimizer": bool,
+// "bucket_mb": number > 0} (dist/data_parallel.h). Ignored in a world of one.
+inline void read_distributed_section(const io::JsonReader& top, dist::DataParallelOptions& d) {
+  if (!top.has("distributed")) return;
+  io::JsonReader s = top.section("distributed");
+  s.known_keys({"shard_optimizer", "bucket_mb"});
+  s.read("shard_optimizer", d.shard_optimizer);
+  s.read("bucket_mb", d.bucket_mb);
+  TSR_CHECK(d.bucket_mb > 0, Error, s.who(), ": '", s.field("bucket_mb"), "' must be positive, got ", d.bucket_mb);
 }
 
 }  // namespace tessera::train

@@ -1,6 +1,8 @@
 // SequenceClassificationObjective (train/sequence_classification_objective.h).
 #include "train/sequence_classification_objective.h"
 
+#include "tessera/dist/world.h"
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -75,7 +77,12 @@ void SequenceClassificationObjective::start_epoch() {
 
 MicroBatchLoss SequenceClassificationObjective::next_loss() {
   if (!epoch_drawn_ || batch_ == batches_.size()) start_epoch();
-  const std::vector<size_t>& b = batches_[batch_++];
+  const std::vector<size_t>& global = batches_[batch_++];
+  // Data parallel: every rank drew the same epoch order; each keeps its rows.
+  const dist::Range r = dist::shard(static_cast<int64_t>(global.size()));
+  if (r.size() == 0) return {Tensor(), 0, 0, 0.0};
+  const std::vector<size_t> b(global.begin() + r.begin, global.begin() + r.end);
+  const double share = static_cast<double>(r.size()) / static_cast<double>(global.size());
   std::vector<std::vector<int32_t>> seqs;
   std::vector<int64_t> y;
   seqs.reserve(b.size()), y.reserve(b.size());
@@ -86,7 +93,7 @@ MicroBatchLoss SequenceClassificationObjective::next_loss() {
   }
   auto [x, lengths] = models::pad_batch(seqs, s_.pad_id);
   Tensor loss = cross_entropy(s_.model->forward(x, lengths), from_vector<int64_t>(y, {static_cast<int64_t>(y.size())}));
-  return {loss, static_cast<int64_t>(b.size()), tokens};
+  return {loss, static_cast<int64_t>(b.size()), tokens, share};
 }
 
 // Eval mode, no gradients, batches sorted by length (padding is masked, so

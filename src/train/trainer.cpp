@@ -21,6 +21,7 @@ struct Trainer::Impl {
   std::unique_ptr<optim::LRScheduler> scheduler;
   LoopConfig loop;
   std::vector<StepHook*> hooks;
+  dist::DataParallelOptions distributed;
 };
 
 Trainer::Trainer(std::string config_json, TrainData data, std::string out_dir, TrainerOptions options)
@@ -50,6 +51,7 @@ Trainer::Trainer(std::string config_json, TrainData data, std::string out_dir, T
   c.best_metric_key = "train.early_stopping.metric";
   c.resume = options.resume, c.quiet = options.quiet, c.stop_after_steps = options.stop_after_steps;
   impl_->hooks = options.hooks;
+  impl_->distributed = r.distributed;
   impl_->scheduler = make_scheduler(
       *impl_->optimizer, {r.schedule, r.warmup_steps, r.min_lr, r.step_size, r.gamma}, c.total_steps);
 }
@@ -57,7 +59,9 @@ Trainer::Trainer(std::string config_json, TrainData data, std::string out_dir, T
 Trainer::~Trainer() = default;
 
 TrainResult Trainer::run() {
+  auto data_parallel = dist::make_data_parallel(*impl_->optimizer, impl_->distributed, impl_->loop);  // under mpirun
   TrainingLoop loop(*impl_->objective, *impl_->optimizer, *impl_->scheduler, impl_->loop);
+  if (data_parallel) loop.add_hook(*data_parallel);
   loop.add_hooks(impl_->hooks);
   LoopResult r = loop.run();
   TrainResult res;

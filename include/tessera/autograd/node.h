@@ -67,6 +67,25 @@ class SavedTensor {
   uint64_t version_ = 0;
 };
 
+// Called by run_backward on the thread that runs it, once per leaf tensor of
+// the graph, as soon as every gradient that backward delivers to that leaf
+// has been summed into its .grad (or when none will come): the leaf's
+// gradient is final for this backward. Data-parallel training starts a
+// leaf's all-reduce from here while the rest of the backward still runs.
+// Scoped and thread-local; nests (the inner callback wins while it lives).
+using LeafGradReadyFn = std::function<void(TensorImpl* leaf)>;
+class LeafGradReadyScope {
+ public:
+  explicit LeafGradReadyScope(LeafGradReadyFn fn);
+  ~LeafGradReadyScope();
+  LeafGradReadyScope(const LeafGradReadyScope&) = delete;
+  LeafGradReadyScope& operator=(const LeafGradReadyScope&) = delete;
+
+ private:
+  LeafGradReadyFn fn_;
+  const LeafGradReadyFn* prev_;
+};
+
 // Run backpropagation from roots with their gradients (used by Tensor::backward).
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads, bool retain_graph);
 

@@ -38,6 +38,7 @@
 //   "lora": {"rank", "alpha", "dropout", "targets", "layers"} | null,
 //   "data": {"format", "text_column", "label_column"}, "recipe": {...}}
 #pragma once
+#include "tessera/dist/data_parallel.h"
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -73,6 +74,7 @@ struct FinetuneConfig {
   uint64_t seed = 1;
   int threads = 0;             // 0: all cores
   Precision precision = Precision::fp32;  // "precision": "fp32" | "bf16" (GEMMs; see train/loop.h)
+  dist::DataParallelOptions distributed;  // "distributed": under mpirun (dist/data_parallel.h)
   int64_t checkpoint_every = 0;     // steps between step folders; 0: after every epoch
   int64_t keep_last = 1;            // step folders kept (model/ always holds the best)
   std::string best_metric = "accuracy";  // "accuracy" | "macro_f1" | "loss": picks the epoch model/ holds

@@ -73,6 +73,19 @@ struct LoopConfig {
   // bf16, fp32 accumulation); weights, gradients and optimizer state stay fp32,
   // so checkpoints are the same either way and a run may resume in the other.
   Precision precision = Precision::fp32;
+  // Data parallel (dist/data_parallel.h): every rank runs the loop; only the
+  // writer (rank 0) prints, writes metrics.jsonl, summary.json and step
+  // folders. With collective_steps a non-finite loss is judged on the step's
+  // totals summed over ranks (StepHook::reduce_totals), so every rank stops
+  // at the same step.
+  bool writer = true;
+  bool collective_steps = false;
+};
+
+// A step's sums over its micro-batches: loss x share, examples, tokens.
+struct StepTotals {
+  double loss = 0;
+  int64_t examples = 0, tokens = 0;
 };
 
 // Where a step is seen from outside, for what plugs in next:
@@ -106,6 +119,17 @@ class StepHook {
   virtual void optimizer_begin(const StepContext&) {}
   virtual void optimizer_end(const StepContext&) {}
   virtual void step_end(const StepContext&) {}
+  // After gradients_ready: the step's totals, summed over ranks in place.
+  virtual void reduce_totals(StepTotals&) {}
+  // A checkpoint is being written (on every rank; `path` is where the writer
+  // puts optimizer.bin, "" on other ranks). Return true when the hook wrote
+  // the optimizer's state itself (a sharded optimizer gathers it).
+  virtual bool save_optimizer(const std::string& /*path*/) { return false; }
+  // After a checkpoint was loaded for resume (every rank).
+  virtual void resumed() {}
+  // summary.json fields, as a JSON object ("" : none); called on every rank
+  // before the writer writes the summary (a hook may gather from the ranks).
+  virtual std::string summary_json(const RunSummary&) { return ""; }
 };
 
 struct LoopResult {

@@ -41,10 +41,18 @@ struct EvalResult {
 };
 
 // One micro-batch: its mean loss (graph attached) and how much data it held.
+// In a data-parallel run (dist/data_parallel.h) every rank draws the same
+// global micro-batch and keeps its shard of the rows (dist::shard); `loss` is
+// the mean over this rank's shard, `share` the fraction of the global
+// micro-batch's loss terms (examples, or tokens counted by the loss) that
+// shard holds, and examples/tokens count the shard. The loop backpropagates
+// loss x share and the ranks' gradients are summed, which is the gradient of
+// the global mean whatever the split. share 0: an empty shard (no loss).
 struct MicroBatchLoss {
   Tensor loss;
   int64_t examples = 0;
   int64_t tokens = 0;
+  double share = 1.0;
 };
 
 // The loop's view after an optimizer step (log lines, the progress bar).

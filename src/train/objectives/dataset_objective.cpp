@@ -9,6 +9,7 @@
 
 #include "tessera/checkpoint/folders.h"
 #include "tessera/core/random.h"
+#include "tessera/dist/world.h"
 #include "tessera/io/atomic_file.h"
 #include "tessera/io/safetensors.h"
 #include "tessera/models/factory.h"
@@ -49,8 +50,14 @@ MicroBatchLoss DatasetObjective::next_loss() {
   data::Batch b;
   while (!loader_->next(b)) {
   }  // an epoch ended; the loader moved to the next one
-  Tensor y = model_->forward(b.inputs);
-  return {loss(y, b.targets), b.inputs.size(0), 0};
+  // Data parallel: every rank drew the same global batch (the same order
+  // and augmentation); each keeps its rows.
+  const int64_t n = b.inputs.size(0);
+  const dist::Range r = dist::shard(n);
+  if (r.size() == n) return {loss(model_->forward(b.inputs), b.targets), n, 0};
+  if (r.size() == 0) return {Tensor(), 0, 0, 0.0};
+  Tensor x = b.inputs.narrow(0, r.begin, r.size()).contiguous(), t = b.targets.narrow(0, r.begin, r.size()).contiguous();
+  return {loss(model_->forward(x), t), r.size(), 0, static_cast<double>(r.size()) / static_cast<double>(n)};
 }
 
 EvalResult DatasetObjective::evaluate() {
