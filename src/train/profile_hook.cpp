@@ -3,6 +3,8 @@
 
 #include <iostream>
 
+#include "tessera/dist/world.h"
+
 namespace tessera::train {
 
 ProfileHook::ProfileHook(ProfileOptions options) : options_(std::move(options)) {
@@ -64,7 +66,12 @@ void ProfileHook::finish() {
   events_ = profiler::collect();
   summary_ = profiler::summarize(events_);
   table_ = profiler::format_table(summary_, options_.table_rows);
-  if (!options_.trace_file.empty()) profiler::write_chrome_trace(events_, options_.trace_file);
+  // In a data-parallel job each rank profiles itself: rank 0 writes the named
+  // file, rank r FILE.rank<r> (their communication waits differ).
+  if (!options_.trace_file.empty())
+    profiler::write_chrome_trace(events_, dist::world().rank == 0 ? options_.trace_file
+                                                                  : options_.trace_file + ".rank" +
+                                                                        std::to_string(dist::world().rank));
   if (options_.print) {
     std::cout << "profile of steps " << options_.warmup_steps + 1 << " to "
               << options_.warmup_steps + steps_recorded_ << ":\n"
