@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Data-parallel training over MPI, end to end through the CLI (CTest `data_parallel`).
 
-`mpirun --oversubscribe -np 2 tessera ...` against one process with the same
-global batch, 1 thread per process:
+`mpirun --oversubscribe -np 2 tessera ...` (TCP over loopback) against one
+process with the same global batch, 1 thread per process:
   - a GPT (`pretrain`), a BERT (masked LM), the CNN (`train`) and a fine-tuned GPT classifier
     (`finetune`), each plain and with ZeRO-1 ("distributed": {"shard_optimizer":
     true}), the GPT also with gradient accumulation and with a global batch the
@@ -36,11 +36,12 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from cli_checks import FAILS, check  # noqa: E402
 
-# mpirun refuses root without these; the shared-memory transport's single-copy
-# mechanism (CMA) is not allowed in containers.
+# mpirun refuses root without the first two. The ranks talk TCP over the
+# loopback interface, as ranks on different machines would over a network
+# (not through shared memory), and take one thread each.
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-           "OMPI_MCA_btl_vader_single_copy_mechanism": "none", "OMPI_MCA_rmaps_base_oversubscribe": "1",
-           "OMP_NUM_THREADS": "1"}
+           "OMPI_MCA_btl": "self,tcp", "OMPI_MCA_btl_tcp_if_include": "lo", "OMPI_MCA_oob_tcp_if_include": "lo",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMP_NUM_THREADS": "1"}
 TOL = 1e-6
 
 
