@@ -124,25 +124,20 @@ void barrier() {
 #endif
 }
 
-void allreduce_sum(double* values, int64_t n) {
 #ifdef TESSERA_HAVE_MPI
+namespace {
+void allreduce_sum_in_place(void* values, int64_t n, MPI_Datatype type) {
   if (g_started)
-    check(MPI_Allreduce(MPI_IN_PLACE, values, count_of(n, "an all-reduce"), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD),
+    check(MPI_Allreduce(MPI_IN_PLACE, values, count_of(n, "an all-reduce"), type, MPI_SUM, MPI_COMM_WORLD),
           "MPI_Allreduce");
-#else
-  (void)values, (void)n;
-#endif
 }
-
-void allreduce_sum(float* values, int64_t n) {
-#ifdef TESSERA_HAVE_MPI
-  if (g_started)
-    check(MPI_Allreduce(MPI_IN_PLACE, values, count_of(n, "an all-reduce"), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD),
-          "MPI_Allreduce");
+}  // namespace
+void allreduce_sum(double* values, int64_t n) { allreduce_sum_in_place(values, n, MPI_DOUBLE); }
+void allreduce_sum(float* values, int64_t n) { allreduce_sum_in_place(values, n, MPI_FLOAT); }
 #else
-  (void)values, (void)n;
+void allreduce_sum(double*, int64_t) {}
+void allreduce_sum(float*, int64_t) {}
 #endif
-}
 
 std::vector<double> allgather(double value) {
   std::vector<double> out(static_cast<size_t>(g_world.size), value);

@@ -122,6 +122,13 @@ def compare(what, ref_dir, dp_dir, ref_w, dp_w):
     check(pd <= TOL, f"{what}: parameters equal one process's (worst relative {pd:.2e})")
 
 
+def compare_runs(what, w, ref, names):
+    """Each 2-rank run (plain, ZeRO-1) against the one-process run `ref`."""
+    for name in names:
+        compare(f"{what}, 2 ranks{' ZeRO-1' if 'zero' in name else ''}", os.path.join(w, ref), os.path.join(w, name),
+                weights(os.path.join(w, ref)), weights(os.path.join(w, name)))
+
+
 def write_recipe(path, base, **changes):
     r = json.load(open(base)) if isinstance(base, str) else json.loads(json.dumps(base))
     for section, values in changes.items():
@@ -155,9 +162,7 @@ def gpt_tests(cli, w, shared, examples):
     pre(plain, "gpt_1")
     pre(plain, "gpt_2", 2)
     pre(zero, "gpt_2_zero", 2)
-    for name in ("gpt_2", "gpt_2_zero"):
-        compare(f"GPT, 2 ranks{' ZeRO-1' if 'zero' in name else ''}", os.path.join(w, "gpt_1"), os.path.join(w, name),
-                weights(os.path.join(w, "gpt_1")), weights(os.path.join(w, name)))
+    compare_runs("GPT", w, "gpt_1", ("gpt_2", "gpt_2_zero"))
     pre(accum, "gpt_1_accum")
     pre(accum, "gpt_2_accum", 2)
     compare("GPT, 2 ranks, grad_accum 2", os.path.join(w, "gpt_1_accum"), os.path.join(w, "gpt_2_accum"),
@@ -327,9 +332,7 @@ def cnn_tests(cli, w, shared, examples):
     train(plain, "cnn_1")
     train(plain, "cnn_2", 2)
     train(zero, "cnn_2_zero", 2)
-    for name in ("cnn_2", "cnn_2_zero"):
-        compare(f"CNN, 2 ranks{' ZeRO-1' if 'zero' in name else ''}", os.path.join(w, "cnn_1"), os.path.join(w, name),
-                weights(os.path.join(w, "cnn_1")), weights(os.path.join(w, name)))
+    compare_runs("CNN", w, "cnn_1", ("cnn_2", "cnn_2_zero"))
     a = json.load(open(os.path.join(w, "cnn_1", "summary.json")))
     b = json.load(open(os.path.join(w, "cnn_2", "summary.json")))
     check(abs(a.get("test_accuracy", -1) - b.get("test_accuracy", -2)) < 1e-9,
