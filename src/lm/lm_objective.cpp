@@ -38,6 +38,9 @@ LanguageModelObjective::LanguageModelObjective(const PretrainRecipe& recipe, tex
     peak_flops_ = peak.for_precision(precision_);
     peak_source_ = peak.from_cache ? "cached measurement" : "measured";
   }
+  // MFU is the job's: its tokens/s (summed over data-parallel ranks) over the
+  // peak of every rank's threads, taken as N times this rank's.
+  peak_flops_ *= static_cast<double>(dist::world().size);
 }
 
 void LanguageModelObjective::prepare(const std::string& tokenizer_file) {

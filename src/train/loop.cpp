@@ -9,6 +9,7 @@
 
 #include "tessera/checkpoint/folders.h"
 #include "tessera/core/parallel.h"
+#include "tessera/dist/world.h"
 #include "tessera/ops/dropout_layout.h"
 #include "train/loop_impl.h"
 
@@ -28,6 +29,16 @@ std::vector<Tensor> trainable(nn::Module& m) {
   for (const auto& p : m.parameters())
     if (p.requires_grad()) out.push_back(p);
   return out;
+}
+
+// Data parallel: every rank resumes from its own reading of the output
+// folder, so all must see the same newest step folder (one filesystem).
+void check_same_checkpoint_everywhere(const std::optional<int64_t>& newest) {
+  const std::vector<double> all = dist::allgather(newest ? static_cast<double>(*newest) : -1.0);
+  auto name = [](double s) { return s < 0 ? std::string("no checkpoint") : "step " + std::to_string(static_cast<int64_t>(s)); };
+  for (size_t r = 1; r < all.size(); ++r)
+    TSR_CHECK(all[r] == all[0], Error, "resume: rank ", r, " finds ", name(all[r]), " but rank 0 finds ", name(all[0]),
+              ": the output folder must be on a filesystem every rank shares");
 }
 
 }  // namespace
@@ -165,7 +176,9 @@ LoopResult TrainingLoop::Impl::run() {
   TSR_CHECK(!ec, Error, "training loop: cannot create the output folder ", cfg.out_dir, ": ", ec.message());
   bool resumed = false;
   if (cfg.resume) {
-    if (auto s = checkpoint::latest_step(cfg.out_dir)) {
+    std::optional<int64_t> newest = checkpoint::latest_step(cfg.out_dir);
+    if (cfg.collective_steps) check_same_checkpoint_everywhere(newest);
+    if (auto s = newest) {
       load_checkpoint(*s);
       for (StepHook* h : hooks) h->resumed();
       resumed = true;
