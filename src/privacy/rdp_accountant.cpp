@@ -28,15 +28,15 @@ std::string num(double v) {
   return os.str();
 }
 
-void check_sample_rate(double q) {
-  TSR_CHECK(q > 0 && q <= 1, Error, "sample rate must be in (0, 1], got ", num(q));
-}
+void check_sample_rate(double q) { TSR_CHECK(q > 0 && q <= 1, Error, "sample rate must be in (0, 1], got ", num(q)); }
 void check_noise(double sigma) {
   TSR_CHECK(std::isfinite(sigma) && sigma > 0, Error, "noise multiplier must be a positive finite number, got ",
             num(sigma));
 }
 void check_steps(int64_t steps) { TSR_CHECK(steps >= 1, Error, "steps must be at least 1, got ", steps); }
-void check_delta(double delta) { TSR_CHECK(delta > 0 && delta < 1, Error, "delta must be in (0, 1), got ", num(delta)); }
+void check_delta(double delta) {
+  TSR_CHECK(delta > 0 && delta < 1, Error, "delta must be in (0, 1), got ", num(delta));
+}
 
 // log(e^x + e^y) without leaving log space: the terms of A_alpha span
 // hundreds of orders of magnitude. -inf stands for 0.
@@ -154,9 +154,9 @@ double sampled_gaussian_rdp(double sample_rate, double noise_multiplier, double 
   TSR_CHECK(noise_multiplier >= 0, Error, "noise multiplier must be non-negative, got ", num(noise_multiplier));
   TSR_CHECK(alpha > 1, Error, "RDP order alpha must be above 1, got ", num(alpha));
   const double q = sample_rate, sigma = noise_multiplier;
-  if (q == 0) return 0;                                   // nobody's data is ever used
-  if (sigma == 0) return kInf;                            // no noise: no privacy
-  if (q == 1) return alpha / (2 * (sigma * sigma));       // the plain Gaussian mechanism
+  if (q == 0) return 0;                              // nobody's data is ever used
+  if (sigma == 0) return kInf;                       // no noise: no privacy
+  if (q == 1) return alpha / (2 * (sigma * sigma));  // the plain Gaussian mechanism
   if (std::isinf(alpha)) return kInf;
   // Orders like 2.0 = 1 + 10 / 10.0 take the exact finite sum, as Opacus's
   // float(alpha).is_integer() test sends them.
@@ -165,8 +165,8 @@ double sampled_gaussian_rdp(double sample_rate, double noise_multiplier, double 
 }
 
 PrivacySpent rdp_to_epsilon(const std::vector<double>& alphas, const std::vector<double>& rdp, double delta) {
-  TSR_CHECK(alphas.size() == rdp.size() && !alphas.empty(), Error, "rdp_to_epsilon: ", alphas.size(),
-            " orders but ", rdp.size(), " RDP values");
+  TSR_CHECK(alphas.size() == rdp.size() && !alphas.empty(), Error, "rdp_to_epsilon: ", alphas.size(), " orders but ",
+            rdp.size(), " RDP values");
   check_delta(delta);
   PrivacySpent best{kInf, std::numeric_limits<double>::quiet_NaN()};
   bool any = false;

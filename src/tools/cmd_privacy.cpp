@@ -87,8 +87,7 @@ Command add_privacy_command(CLI::App& app) {
   cmd->require_subcommand(1);
 
   auto* eps = cmd->add_subcommand("epsilon", "Epsilon spent by DP-SGD steps at a delta, and the best RDP order");
-  eps->add_option("--sample-rate", a->sample_rate, "probability that an example is in a batch, in (0, 1]")
-      ->required();
+  eps->add_option("--sample-rate", a->sample_rate, "probability that an example is in a batch, in (0, 1]")->required();
   eps->add_option("--noise-multiplier", a->noise_multiplier, "noise standard deviation / clipping norm")->required();
   eps->add_option("--steps", a->steps, "optimizer steps taken")->required();
   eps->add_option("--delta", a->delta, "target delta, in (0, 1)")->required();

@@ -39,8 +39,8 @@ int lines(const std::string& s) {
 TEST(PrivacyCli, EpsilonMatchesOpacus) {
   const json c = golden_case("single", 6);  // q 0.01, sigma 1, 10,000 steps, delta 1e-5
   const std::string args = "privacy epsilon" + flag("sample-rate", c["sample_rate"]) +
-                           flag("noise-multiplier", c["noise_multiplier"]) +
-                           " --steps " + std::to_string(c["steps"].get<int64_t>()) + flag("delta", c["delta"]);
+                           flag("noise-multiplier", c["noise_multiplier"]) + " --steps " +
+                           std::to_string(c["steps"].get<int64_t>()) + flag("delta", c["delta"]);
   auto [rc, out] = run_tessera(args + " --format json", "2>/dev/null");
   ASSERT_EQ(rc, 0) << out;
   const json j = json::parse(out);

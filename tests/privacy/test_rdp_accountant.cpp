@@ -132,9 +132,9 @@ TEST(RdpAccountant, PerOrderRdpMatchesOpacus) {
 }
 
 TEST(RdpAccountant, EdgeCasesAreOpacus) {
-  EXPECT_EQ(sampled_gaussian_rdp(0.0, 1.0, 2.5), 0.0);  // never sampled
+  EXPECT_EQ(sampled_gaussian_rdp(0.0, 1.0, 2.5), 0.0);           // never sampled
   EXPECT_TRUE(std::isinf(sampled_gaussian_rdp(0.1, 0.0, 2.5)));  // no noise
-  EXPECT_EQ(sampled_gaussian_rdp(1.0, 2.0, 3.0), 3.0 / 8.0);  // plain Gaussian: alpha / (2 sigma^2)
+  EXPECT_EQ(sampled_gaussian_rdp(1.0, 2.0, 3.0), 3.0 / 8.0);     // plain Gaussian: alpha / (2 sigma^2)
   EXPECT_TRUE(std::isinf(sampled_gaussian_rdp(0.1, 1.0, std::numeric_limits<double>::infinity())));
   // Infinite RDP at every order: epsilon is infinite, read at the first order.
   const std::vector<double> alphas = {2, 3};
@@ -178,10 +178,8 @@ TEST(RdpAccountant, BadInputNamesTheArgument) {
   acc.step(1.0, 0.1);
   EXPECT_NE(error_of([&] { acc.epsilon(0.0); }).find("delta"), std::string::npos);
   EXPECT_NE(error_of([&] { acc.epsilon(1.0); }).find("delta"), std::string::npos);
-  EXPECT_NE(error_of([&] { noise_multiplier_for(0.0, 1e-5, 0.01, 100); }).find("target epsilon"),
-            std::string::npos);
-  EXPECT_NE(error_of([&] { noise_multiplier_for(-1.0, 1e-5, 0.01, 100); }).find("target epsilon"),
-            std::string::npos);
+  EXPECT_NE(error_of([&] { noise_multiplier_for(0.0, 1e-5, 0.01, 100); }).find("target epsilon"), std::string::npos);
+  EXPECT_NE(error_of([&] { noise_multiplier_for(-1.0, 1e-5, 0.01, 100); }).find("target epsilon"), std::string::npos);
   EXPECT_NE(error_of([&] { noise_multiplier_for(1.0, 1e-5, 0.01, 100, 0.0); }).find("epsilon tolerance"),
             std::string::npos);
   EXPECT_NE(error_of([&] { noise_multiplier_for(1.0, 1e-5, 2.0, 100); }).find("sample rate"), std::string::npos);
