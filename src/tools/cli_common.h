@@ -37,6 +37,7 @@ Command add_finetune_command(CLI::App& app);
 Command add_info_command(CLI::App& app);
 Command add_quantize_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
+Command add_privacy_command(CLI::App& app);
 
 // Parses a JSON config file, which must hold an object; errors name the file
 // (and nlohmann's line/column).

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                                   add_data_command(app),     add_pretrain_command(app), add_generate_command(app),
                                   add_serve_command(app),    add_plans_command(app),    add_keys_command(app),
                                   add_usage_command(app),    add_cost_command(app),     add_finetune_command(app),
-                                  add_info_command(app),     add_quantize_command(app), add_export_command(app)};
+                                  add_info_command(app),     add_quantize_command(app), add_export_command(app),   add_privacy_command(app)};
 
   if (argc < 2) {
     std::cout << app.help();
