@@ -22,9 +22,18 @@ struct DecodeAttentionParams {
 // gets softmax(scale * q . K[0..positions[b]]) V[0..positions[b]]. Scores are
 // dot products in the tensor's dtype, max-subtracted exp, summed in double:
 // the arithmetic of attention_stub, so decoding agrees with a full forward.
+// The caches are either qkv's dtype or, for float32 qkv, all bfloat16: the
+// new key and value are rounded to bf16 and the cached rows read as float.
 TSR_DECLARE_STUB(decode_attention_stub,
                  void (*)(const Tensor& out, const Tensor& qkv, std::span<const Tensor* const> k_caches,
                           std::span<const Tensor* const> v_caches, std::span<const int64_t> positions,
                           const Tensor& cos, const Tensor& sin, const DecodeAttentionParams& p));
+
+namespace cpu::testing {
+// Tests: run the scalar bf16-cache loops even where the CPU has AVX-512, and
+// ask which ones run.
+void decode_attention_force_scalar(bool on);
+bool decode_attention_vector_bf16();
+}  // namespace cpu::testing
 
 }  // namespace tessera

@@ -15,11 +15,12 @@ namespace {
 
 constexpr const char* kOp = "decode_attention";
 
-// t is defined, contiguous, and has qkv's dtype and device; `what` names it.
-void check_like(const Tensor& t, const Tensor& qkv, const char* what, int64_t b) {
+// t is defined, contiguous, and has `dtype` (qkv's unless a bf16 cache) and
+// qkv's device; `what` names it.
+void check_like(const Tensor& t, const Tensor& qkv, const char* what, int64_t b, DType dtype) {
   TSR_CHECK(t.defined(), Error, kOp, ": ", what, " ", b, " is undefined");
-  TSR_CHECK(t.dtype() == qkv.dtype(), DTypeError, kOp, ": ", what, " ", b, " has dtype ", dtype_name(t.dtype()),
-            " but qkv has ", dtype_name(qkv.dtype()));
+  TSR_CHECK(t.dtype() == dtype, DTypeError, kOp, ": ", what, " ", b, " has dtype ", dtype_name(t.dtype()),
+            " but ", dtype == qkv.dtype() ? "qkv has " : "the first cache has ", dtype_name(dtype));
   TSR_CHECK(t.device() == qkv.device(), DeviceError, kOp, ": ", what, " ", b, " is on ", t.device().str(),
             " but qkv is on ", qkv.device().str());
   TSR_CHECK(t.is_contiguous(), ShapeError, kOp, ": ", what, " ", b, " must be contiguous");
@@ -53,14 +54,21 @@ void decode_attention(const Tensor& out, const Tensor& qkv, std::span<const Tens
                 static_cast<int64_t>(positions.size()) == B,
             ShapeError, kOp, ": qkv has ", B, " rows but got ", k_caches.size(), " key caches, ", v_caches.size(),
             " value caches and ", positions.size(), " positions");
-  check_like(out, qkv, "output of batch", B);
+  check_like(out, qkv, "output of batch", B, qkv.dtype());
   TSR_CHECK(out.shape() == (Shape{B, H * D}), ShapeError, kOp, ": out must have shape ", shape_str({B, H * D}),
             ", got ", shape_str(out.shape()));
+  // Caches hold qkv's dtype, or bf16 (halving the bytes a step reads) when
+  // qkv is float32; one dtype for all, so the kernel has one inner loop.
+  TSR_CHECK(k_caches[0] != nullptr, Error, kOp, ": cache 0 is null");
+  const DType cache_dtype = k_caches[0]->dtype();
+  TSR_CHECK(cache_dtype == qkv.dtype() || (cache_dtype == DType::BF16 && qkv.dtype() == DType::F32), DTypeError,
+            kOp, ": caches must have qkv's dtype (", dtype_name(qkv.dtype()),
+            ") or bfloat16 with float32 qkv, got ", dtype_name(cache_dtype));
   int64_t max_position = 0;
   for (int64_t b = 0; b < B; ++b) {
     for (const Tensor* cache : {k_caches[b], v_caches[b]}) {
       TSR_CHECK(cache != nullptr, Error, kOp, ": cache ", b, " is null");
-      check_like(*cache, qkv, "cache of sequence", b);
+      check_like(*cache, qkv, "cache of sequence", b, cache_dtype);
       TSR_CHECK(cache->dim() == 4 && cache->size(0) == 1 && cache->size(1) == H && cache->size(3) == D, ShapeError,
                 kOp, ": cache ", b, " must have shape (1, ", H, ", max_len, ", D, "), got ",
                 shape_str(cache->shape()));
@@ -78,7 +86,7 @@ void decode_attention(const Tensor& out, const Tensor& qkv, std::span<const Tens
   if (rope_cos.defined()) {
     TSR_CHECK(D % 2 == 0, ShapeError, kOp, ": rotary embedding needs an even head dim, got ", D);
     for (const Tensor* table : {&rope_cos, &rope_sin}) {
-      check_like(*table, qkv, "rope table of head dim", D);
+      check_like(*table, qkv, "rope table of head dim", D, qkv.dtype());
       TSR_CHECK(table->dim() == 2 && table->size(1) == D / 2 && table->size(0) > max_position, ShapeError, kOp,
                 ": rope tables must have shape (> ", max_position, ", ", D / 2, "), got ",
                 shape_str(table->shape()));

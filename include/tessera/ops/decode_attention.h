@@ -11,7 +11,9 @@ namespace tessera {
 
 // qkv (B, 3*H*D): one row per sequence, [q | k | v] with heads side by side
 // (a fused q/k/v projection's output). k_caches[b], v_caches[b]: sequence b's
-// cache buffers, contiguous (1, H, max_len, D), distinct per sequence.
+// cache buffers, contiguous (1, H, max_len, D), distinct per sequence, all of
+// qkv's dtype or all bfloat16 with float32 qkv (new keys and values rounded
+// to nearest even; scores, softmax and sums stay float).
 // positions[b]: how many positions sequence b has cached; its new key and
 // value are stored there, and its query attends to keys 0..positions[b].
 // rope_cos / rope_sin: (positions, D/2) rotary tables (ops/rope.h) applied to
