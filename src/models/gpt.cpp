@@ -73,6 +73,10 @@ class CausalSelfAttention : public nn::Module {
       vb.narrow(2, s.start, T).copy_(v);
       k = kb.narrow(2, 0, s.start + T);  // (B, H, S, D)
       v = vb.narrow(2, 0, s.start + T);
+      if (k.dtype() != q.dtype()) {  // a bf16 cache: attend over the rounded values, as decode_step does
+        k = k.to(q.dtype());
+        v = v.to(q.dtype());
+      }
     }
     const double p = s.training ? s.dropout : 0.0;
     Tensor y = s.mask.defined() ? scaled_dot_product_attention(q, k, v, s.mask, false, p, std::nullopt, s.gen)
@@ -327,11 +331,12 @@ Tensor GPT::decode_step(const std::vector<int32_t>& tokens, const std::vector<KV
               "GPT::decode_step: cache ", b, " has ", kv->k.size(), " layers, the model ", L, " (use make_cache)");
     for (int64_t l = 0; l < L; ++l)
       for (const Tensor* t : {&kv->k[l], &kv->v[l]})
-        TSR_CHECK(t->defined() && t->dtype() == DType::F32 && t->is_contiguous() && t->dim() == 4 &&
+        TSR_CHECK(t->defined() && t->dtype() == kv->k[0].dtype() &&
+                      (t->dtype() == DType::F32 || t->dtype() == DType::BF16) && t->is_contiguous() && t->dim() == 4 &&
                       t->size(1) == c.n_head && t->size(2) == kv->max_len && t->size(3) == c.head_dim(),
                   ShapeError, "GPT::decode_step: cache ", b, " layer ", l, " is not a (1, ", c.n_head, ", ",
-                  kv->max_len, ", ", c.head_dim(), ") float32 buffer from make_cache, got ",
-                  t->defined() ? shape_str(t->shape()) : "undefined");
+                  kv->max_len, ", ", c.head_dim(), ") float32 or bfloat16 buffer from make_cache, got ",
+                  t->defined() ? dtype_name(t->dtype()) + std::string(" ") + shape_str(t->shape()) : "undefined");
     TSR_CHECK(kv->k[0].size(0) == 1, ShapeError, "GPT::decode_step: cache ", b, " was made for batch ",
               kv->k[0].size(0), "; decode_step takes one batch-1 cache per sequence");
     TSR_CHECK(kv->length >= 0 && kv->length + 1 <= kv->max_len, ShapeError, "GPT::decode_step: cache ", b,
@@ -349,14 +354,23 @@ Tensor GPT::decode_step(const std::vector<int32_t>& tokens, const std::vector<KV
   return logits;
 }
 
-KVCache GPT::make_cache(int64_t batch, int64_t max_len) const {
+int64_t KVCache::bytes() const {
+  int64_t n = 0;
+  for (const auto* side : {&k, &v})
+    for (const Tensor& t : *side) n += t.numel() * static_cast<int64_t>(dtype_size(t.dtype()));
+  return n;
+}
+
+KVCache GPT::make_cache(int64_t batch, int64_t max_len, DType dtype) const {
+  TSR_CHECK(dtype == DType::F32 || dtype == DType::BF16, DTypeError, "GPT: make_cache: the KV cache dtype must be ",
+            "float32 or bfloat16, got ", dtype_name(dtype));
   TSR_CHECK(batch > 0 && max_len > 0 && max_len <= config_.block_size, ShapeError,
             "GPT: make_cache needs batch > 0 and 0 < max_len <= block_size (", config_.block_size, "), got batch ",
             batch, ", max_len ", max_len);
   KVCache cache;
   cache.max_len = max_len;
   const Shape shape{batch, config_.n_head, max_len, config_.head_dim()};  // (B, H, max_len, D)
-  const TensorOptions opts{.device = impl_->device()};  // float32, as decode_step checks
+  const TensorOptions opts{.dtype = dtype, .device = impl_->device()};
   for (int64_t l = 0; l < config_.n_layer; ++l) {
     cache.k.push_back(zeros(shape, opts));
     cache.v.push_back(zeros(shape, opts));

@@ -62,12 +62,16 @@ struct GPTConfig {
 
 // Keys and values of every layer for incremental decoding. Preallocated to
 // max_len positions; `length` positions are filled. One cache per batch of
-// sequences that advance together.
+// sequences that advance together. float32 by default; bfloat16 halves its
+// memory and the bytes each decode step reads, at the cost of rounding the
+// keys and values (so greedy tokens may differ from full recomputation).
 struct KVCache {
   std::vector<Tensor> k, v;  // per layer, (B, n_head, max_len, head_dim)
   int64_t length = 0;
   int64_t max_len = 0;
   void reset() { length = 0; }
+  DType dtype() const { return k.empty() ? DType::F32 : k[0].dtype(); }
+  int64_t bytes() const;  // of every buffer, all max_len positions
 };
 
 class GPT : public nn::Module {
@@ -90,8 +94,10 @@ class GPT : public nn::Module {
   // the last position only, (B, 1, vocab_size), which saves the output
   // projection of every other prompt position during generation.
   Tensor forward(const Tensor& idx, KVCache& cache, bool last_only = false);
-  // Zeroed buffers; max_len <= block_size.
-  KVCache make_cache(int64_t batch, int64_t max_len) const;
+  // Zeroed buffers; max_len <= block_size. dtype: F32 or BF16 (keys and
+  // values rounded to bf16 when stored, read back as float; attention math
+  // stays float). Throws DTypeError for any other dtype.
+  KVCache make_cache(int64_t batch, int64_t max_len, DType dtype = DType::F32) const;
   // Batched decoding of independent sequences (the serving engine's step):
   // tokens[i] is the next token of sequence i, whose keys and values so far
   // are in caches[i] (a batch-1 cache from make_cache, at its own length).
