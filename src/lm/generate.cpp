@@ -106,7 +106,7 @@ class Decoder {
       finish(s, index, "length", s.text->finish());
       return;
     }
-    s.cache = model_.make_cache(1, static_cast<int64_t>(ids.size()) + opts_.max_new_tokens);
+    s.cache = model_.make_cache(1, static_cast<int64_t>(ids.size()) + opts_.max_new_tokens, opts_.kv_cache);
     auto t0 = Clock::now();
     {
       profiler::Scope event("prefill", profiler::Kind::Step, 0);  // `generate --profile`

@@ -105,6 +105,8 @@ Engine::Engine(std::shared_ptr<models::GPT> model, std::shared_ptr<const text::T
   TSR_CHECK(opts.threads >= 0, Error, "Engine: threads must be >= 0, got ", opts.threads);
   TSR_CHECK(opts.prefill_chunk >= 0, Error, "Engine: prefill_chunk must be >= 0 (0 = whole prompts), got ",
             opts.prefill_chunk);
+  TSR_CHECK(opts.kv_cache == DType::F32 || opts.kv_cache == DType::BF16, DTypeError,
+            "Engine: kv_cache must be float32 or bfloat16, got ", dtype_name(opts.kv_cache));
   TSR_CHECK(tokenizer->vocab_size() <= model->config().vocab_size, Error, "Engine: the tokenizer has ",
             tokenizer->vocab_size(), " ids but the model's vocab_size is ", model->config().vocab_size);
   impl_->model = std::move(model);
@@ -224,7 +226,7 @@ void Engine::Impl::admit(Sequence& s) {
     if (r.max_tokens <= 0) return retire(s, "length");
     s.history = r.prompt;
     s.gen = lm::sequence_generator(r.seed, r.stream_index);
-    s.cache = model->make_cache(1, std::min(P + r.max_tokens, cfg.block_size));
+    s.cache = model->make_cache(1, std::min(P + r.max_tokens, cfg.block_size), opts.kv_cache);
   } catch (const std::exception& e) {
     return retire(s, "error", e.what());
   }

@@ -70,6 +70,19 @@ void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o) {
       ->check(CLI::IsMember({"fp32", "bf16"}));
 }
 
+void add_kv_cache_option(CLI::App* cmd, DType& dtype) {
+  cmd->add_option_function<std::string>(
+         "--kv-cache",
+         [&dtype](const std::string& v) {
+           if (v == "fp32") dtype = DType::F32;
+           else if (v == "bf16") dtype = DType::BF16;
+           else throw CLI::ValidationError("--kv-cache", "must be fp32 or bf16, got '" + v + "'");
+         },
+         "KV cache dtype: fp32 (default: greedy tokens equal full recomputation exactly) or bf16 (half the cache "
+         "memory and the bytes each decode step reads; keys/values rounded to bf16, attention math in fp32)")
+      ->type_name("fp32|bf16");
+}
+
 void apply_recipe_overrides(const RecipeOverrides& o, json& recipe) {
   if (o.steps) recipe["train"]["steps"] = *o.steps;
   if (o.batch_size) recipe["train"]["batch_size"] = *o.batch_size;

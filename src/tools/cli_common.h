@@ -76,6 +76,11 @@ struct RecipeOverrides {
 void add_recipe_overrides(CLI::App* cmd, RecipeOverrides& o);
 void apply_recipe_overrides(const RecipeOverrides& o, nlohmann::json& recipe);
 
+// --kv-cache fp32|bf16 (generate, serve, cost): the KV cache's dtype, into
+// `dtype`. Default fp32, the only one whose greedy tokens equal full
+// recomputation's exactly; another value fails the parse naming the flag.
+void add_kv_cache_option(CLI::App* cmd, DType& dtype);
+
 // After a run that --stop-after interrupted: where --resume continues from.
 void print_stopped(const std::string& out_dir, int64_t steps);
 

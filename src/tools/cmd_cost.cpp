@@ -29,6 +29,7 @@ struct CostArgs {
   int64_t concurrency = 8, prompt_tokens = 64, new_tokens = 64, max_batch = 32;
   int64_t prefill_chunk = serve::EngineOptions{}.prefill_chunk;
   std::optional<int> threads;
+  DType kv_cache = DType::F32;
 };
 
 // ceil(hourly * 1e6 / (tokens/s * 3600)): micro-units per million generated tokens.
@@ -49,7 +50,7 @@ int run_cost(const CostArgs& a) {
   TSR_CHECK(a.prompt_tokens + a.new_tokens <= block, Error, "--prompt-tokens (", a.prompt_tokens,
             ") + --new-tokens (", a.new_tokens, ") exceed the model's context of ", block, " tokens");
   std::shared_ptr<const text::Tokenizer> tok(std::move(loaded.tokenizer));
-  const serve::EngineOptions engine{.max_batch = a.max_batch, .prefill_chunk = a.prefill_chunk};
+  const serve::EngineOptions engine{.max_batch = a.max_batch, .prefill_chunk = a.prefill_chunk, .kv_cache = a.kv_cache};
   // A short warm-up (allocator, BLAS threads), then the measured run.
   serve::measure_tokens_per_second(loaded.model, tok, 1, std::min<int64_t>(a.prompt_tokens, 8), 4, engine);
   const double tps =
@@ -80,6 +81,7 @@ int run_cost(const CostArgs& a) {
               {"new_tokens", a.new_tokens},
               {"max_batch", a.max_batch},
               {"prefill_chunk", a.prefill_chunk},
+              {"kv_cache", a.kv_cache == DType::BF16 ? "bf16" : "fp32"},
               {"recorded", ledger != nullptr}};
     if (price) {
       j["price_version"] = price->version;
@@ -130,6 +132,7 @@ Command add_cost_command(CLI::App& app) {
   c->add_option("--prefill-chunk", ca->prefill_chunk,
                 "prompt tokens prefilled per engine step, as tessera serve --prefill-chunk (default 256; 0 = whole)")
       ->check(CLI::NonNegativeNumber);
+  add_kv_cache_option(c, ca->kv_cache);
   c->add_option("--threads", ca->threads, "compute threads (0 = all cores)");
   c->add_option("--format", ca->format, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
   return {c, [ca] { return run_cost(*ca); }};

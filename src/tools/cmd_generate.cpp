@@ -36,6 +36,7 @@ struct GenerateArgs {
   bool no_stream = false, ignore_eot = false, no_kv_cache = false;
   std::optional<int> threads;
   std::string profile, profile_tokens;
+  DType kv_cache = DType::F32;
 };
 
 // After a profiled generation: the decode steps FIRST-LAST of --profile-tokens
@@ -93,6 +94,7 @@ int run_generate(const GenerateArgs& a) {
   o.stop = a.stop;
   o.stop_at_eot = !a.ignore_eot;
   o.use_kv_cache = !a.no_kv_cache;
+  o.kv_cache = a.kv_cache;
   lm::validate({.temperature = o.temperature, .top_k = o.top_k, .top_p = o.top_p,
                 .repetition_penalty = o.repetition_penalty});  // before the slow load
   auto loaded = checkpoint::load_gpt(a.checkpoint, a.tokenizer);
@@ -167,7 +169,7 @@ int run_generate(const GenerateArgs& a) {
             << loaded.tokenizer->vocab_size() << " ids)\n";
   std::cerr << "generated " << completion_total << " tokens in " << secs << " s ("
             << (secs > 0 ? static_cast<double>(completion_total) / secs : 0.0) << " tokens/s, prefill included"
-            << (o.use_kv_cache ? "" : ", no KV cache") << ")\n";
+            << (o.use_kv_cache ? (o.kv_cache == DType::BF16 ? ", bf16 KV cache" : "") : ", no KV cache") << ")\n";
   // Sequences run one after another within a step, so summed times are wall time.
   std::cerr << "prefill: " << prompt_total << " prompt tokens in " << prefill_secs << " s; decode: " << decode_steps
             << " steps in " << decode_secs << " s ("
@@ -203,6 +205,7 @@ Command add_generate_command(CLI::App& app) {
   g->add_flag("--ignore-eot", ga->ignore_eot, "keep going after <|endoftext|>");
   g->add_flag("--no-kv-cache", ga->no_kv_cache,
               "recompute the whole sequence at every step (slow; the baseline the KV cache is measured against)");
+  add_kv_cache_option(g, ga->kv_cache);
   g->add_flag("--no-stream", ga->no_stream, "print a single prompt's text only when done");
   g->add_option("--format", ga->format, "text (default) or json (one object per prompt per line)")
       ->check(CLI::IsMember({"text", "json"}));

@@ -31,6 +31,7 @@ Command add_serve_command(CLI::App& app) {
                 "prompt tokens prefilled per engine step, between the running sequences' tokens "
                 "(default 256; 0 = each prompt whole)")
       ->check(CLI::NonNegativeNumber);
+  add_kv_cache_option(s, o->engine.kv_cache);
   s->add_option("--threads", o->engine.threads, "compute threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   s->add_option("--max-body-bytes", o->max_body_bytes, "largest request body; beyond: 413 (default 1 MiB)");
   s->add_option("--max-prompt-tokens", o->max_prompt_tokens, "longest prompt (default 0: the context minus 1)")

@@ -74,6 +74,9 @@ struct GenerateOptions {
   bool stop_at_eot = true;       // stop when <|endoftext|> is sampled (not in the text)
   bool allow_special_in_prompt = true;  // "<|endoftext|>" in a prompt is the special id
   bool use_kv_cache = true;      // false: recompute the whole sequence every step (baseline)
+  // The KV cache's dtype: F32, or BF16 (half the memory and the bytes a
+  // decode step reads; tokens may then differ from full recomputation).
+  DType kv_cache = DType::F32;
 };
 
 struct Completion {

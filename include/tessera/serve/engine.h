@@ -51,6 +51,9 @@ struct EngineOptions {
   // sequences' time per token. 0 = every new prompt whole in the step that
   // admits it (the running sequences wait for the longest prompt).
   int64_t prefill_chunk = 256;
+  // Each sequence's KV cache dtype (GPT::make_cache): F32, or BF16 for half
+  // the cache memory and the bytes a decode step reads.
+  DType kv_cache = DType::F32;
 };
 
 struct SequenceResult {
