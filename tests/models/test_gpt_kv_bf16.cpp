@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "models/gpt_test_util.h"
-#include "test_util.h"
 #include "tessera/tessera.h"
+#include "test_util.h"
 
 namespace tessera::models {
 namespace {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "kernels/decode_attention.h"
-#include "test_util.h"
 #include "tessera/tessera.h"
+#include "test_util.h"
 
 using namespace tessera;
 using namespace tessera::test_util;
@@ -129,13 +129,16 @@ TEST(DecodeAttentionBF16, RejectsMixedOrWrongCacheDtypes) {
   mixed.point();
   Tensor out = empty({2, C});
   const std::vector<int64_t> positions = {0, 1};
-  expect_error<DTypeError>([&] { decode_attention(out, randn({2, 3 * C}), mixed.kp, mixed.vp, positions, H); },
-                                 "cache of sequence 1 has dtype bfloat16");
+  expect_error<DTypeError>(
+      [&] {
+        decode_attention(out, randn({2, 3 * C}), mixed.kp, mixed.vp, positions, H);
+      },
+      "cache of sequence 1 has dtype bfloat16");
   Caches bf = converted(f32, DType::BF16);
   Tensor qkv64 = randn({2, 3 * C}, {.dtype = DType::F64});
   Tensor out64 = empty({2, C}, {.dtype = DType::F64});
   expect_error<DTypeError>([&] { decode_attention(out64, qkv64, bf.kp, bf.vp, positions, H); },
-                                 "bfloat16 with float32 qkv");
+                           "bfloat16 with float32 qkv");
 }
 
 }  // namespace
