@@ -32,22 +32,24 @@ void rotate(T* r, const T* cs, const T* sn, int64_t half) {
 
 std::atomic<bool> g_force_scalar{false};
 
-// Whether the bf16 rows run on AVX-512 (chosen at run time: the build targets
-// the baseline ISA).
+// Whether the bf16 rows run on AVX-512: chosen at run time, so a build for the
+// baseline ISA (TESSERA_NATIVE=OFF) uses them too where the CPU has them.
 bool vector_bf16() {
   static const bool has = [] {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") != 0;
+    // bw + vl: the masked 16-bit load of a row's tail.
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
   }();
   return has && !g_force_scalar.load(std::memory_order_relaxed);
 }
 
 // bf16 -> float is exact: the bf16 bits are the float's upper half.
-__attribute__((target("avx512f"))) inline __m512 widen16(const bf16* p) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16(const bf16* p) {
   const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-__attribute__((target("avx512f"))) inline __m512 widen16_masked(const bf16* p, __mmask16 m) {
+__attribute__((target("avx512f,avx512bw,avx512vl"))) inline __m512 widen16_masked(const bf16* p, __mmask16 m) {
   const __m256i h = _mm256_maskz_loadu_epi16(m, p);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
