@@ -68,6 +68,7 @@ struct DataParallel::Impl {
   std::vector<Bucket> buckets;
   std::vector<size_t> bucket_of;       // per parameter
   size_t next_launch = 0;
+  std::vector<float> gathered, mine;   // ZeRO-1's all-gather: every parameter, and this rank's part
   std::unique_ptr<LeafGradReadyScope> scope;
   bool trimmed = false;
 
@@ -258,28 +259,28 @@ struct DataParallel::Impl {
   }
 
   void all_gather_parameters() {
-    int64_t total = 0;
-    for (int64_t n : numel) total += n;
-    std::vector<float> flat(static_cast<size_t>(total));
-    int64_t off = 0;
-    for (size_t i = 0; i < params.size(); ++i) {
-      if (owner[i] == rank) std::memcpy(flat.data() + off, params[i].data<float>(), static_cast<size_t>(numel[i]) * sizeof(float));
-      off += numel[i];
+    // Owned ranges are contiguous and in rank order, so rank r's part of the
+    // flat parameter vector starts where the parameters of ranks < r end.
+    if (gathered.empty()) {
+      int64_t total = 0;
+      for (int64_t n : numel) total += n;
+      gathered.resize(static_cast<size_t>(total));
+      mine.resize(static_cast<size_t>(owned_floats[static_cast<size_t>(rank)]));
     }
-    // Owned ranges are contiguous and in rank order, so rank r's part starts
-    // where the parameters of ranks < r end: gather in place.
-    int64_t mine = 0;
-    for (int r = 0; r < rank; ++r) mine += owned_floats[static_cast<size_t>(r)];
+    int64_t at = 0;
+    for (size_t i = own_begin; i < own_end; ++i) {
+      std::memcpy(mine.data() + at, params[i].data<float>(), static_cast<size_t>(numel[i]) * sizeof(float));
+      at += numel[i];
+    }
     Stopwatch sw;
     {
       profiler::Scope ev("allgather_parameters", profiler::Kind::Phase);
-      std::vector<float> part(flat.begin() + mine, flat.begin() + mine + owned_floats[static_cast<size_t>(rank)]);
-      allgatherv(part.data(), flat.data(), owned_floats);
+      allgatherv(mine.data(), gathered.data(), owned_floats);
     }
     gather_seconds += sw.seconds();
-    off = 0;
+    int64_t off = 0;
     for (size_t i = 0; i < params.size(); ++i) {
-      if (owner[i] != rank) std::memcpy(params[i].data<float>(), flat.data() + off, static_cast<size_t>(numel[i]) * sizeof(float));
+      if (owner[i] != rank) std::memcpy(params[i].data<float>(), gathered.data() + off, static_cast<size_t>(numel[i]) * sizeof(float));
       off += numel[i];
     }
   }
